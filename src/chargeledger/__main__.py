@@ -1,0 +1,3 @@
+from chargeledger.cli.main import app
+
+app()

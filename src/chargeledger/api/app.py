@@ -1,0 +1,94 @@
+"""The ASGI application."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from chargeledger import __version__
+from chargeledger.api.context import AppState, system_clock_ms
+from chargeledger.api.middleware import BodySizeLimitMiddleware
+from chargeledger.api.problems import install_problem_handlers
+from chargeledger.api.routes import authentication, charge_sessions, entities, health, locations
+from chargeledger.api.schemas.common import Problem
+from chargeledger.services.keys import load_signing_keys
+from chargeledger.settings import Settings
+from chargeledger.storage.database import Database
+
+DESCRIPTION = """\
+Electric-vehicle charge sessions, per car or charger: when, where and how much it charged,
+split by tariff period. Compatible with re.alto's Charge Sessions API
+(`GET /v1/entities/{entityId}/charge-sessions`).
+
+Authenticate with `POST /v1/authentication`, then send `Authorization: Bearer <access_token>`.
+Instants are UTC RFC 3339 (`2023-11-07T05:31:56Z`). Errors are RFC 9457 problem details.
+"""
+
+
+def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
+    """The app; `state` lets tests supply their own database, keys and clock."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state is not None:
+            app.state.chargeledger = state
+            yield
+            return
+        database = Database(settings.database_url, pool_size=settings.database_pool_size)
+        async with database.write() as connection:
+            keys = await load_signing_keys(
+                connection, configured_secret=settings.secret_key, now_ms=system_clock_ms()
+            )
+        app.state.chargeledger = AppState(settings=settings, database=database, keys=keys)
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    app = FastAPI(
+        title="chargeledger",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        # operationIds are the endpoint functions' names: list_charge_sessions, not a path hash.
+        generate_unique_id_function=lambda route: route.name,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (authentication, entities, locations, charge_sessions, health):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _problem_aware_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _problem_aware_openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with our 400 problem responses instead of its 422."""
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            operation.get("responses", {}).pop("422", None)
+    return schema
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for the server workers: configuration comes from the environment."""
+    return create_app(Settings())

@@ -1,0 +1,76 @@
+"""What an endpoint needs: the app's state, the caller, the clock, a transaction."""
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.errors import UnauthorizedError
+from chargeledger.services.auth import Principal, check_client_active, decode_access_token
+from chargeledger.services.keys import SigningKeys
+from chargeledger.settings import Settings
+from chargeledger.storage.database import Database
+
+
+def system_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    database: Database
+    keys: SigningKeys
+    clock_ms: Callable[[], int] = system_clock_ms
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.chargeledger
+    return state
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/authentication")
+
+
+@dataclass
+class RequestContext:
+    state: AppState
+    principal: Principal
+    now_ms: int
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.state.database.read() as connection:
+            await check_client_active(connection, principal=self.principal)
+            yield connection
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """Commits when the block ends, before the response is sent: acknowledged is stored."""
+        async with self.state.database.write() as connection:
+            await check_client_active(connection, principal=self.principal)
+            yield connection
+
+
+def request_context(
+    state: Annotated[AppState, Depends(app_state)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> RequestContext:
+    if credentials is None:
+        raise UnauthorizedError(
+            "an access token is required: send Authorization: Bearer <access_token>, "
+            "the token from POST /v1/authentication"
+        )
+    now_ms = state.clock_ms()
+    principal = decode_access_token(
+        credentials.credentials, key=state.keys.access_token, now_s=now_ms // 1000
+    )
+    return RequestContext(state=state, principal=principal, now_ms=now_ms)
+
+
+Context = Annotated[RequestContext, Depends(request_context)]

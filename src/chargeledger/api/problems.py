@@ -1,0 +1,117 @@
+"""RFC 9457 problem details for every error, including the framework's own."""
+
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from chargeledger.errors import ChargeLedgerError, UnauthorizedError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+WWW_AUTHENTICATE = 'Bearer realm="chargeledger"'
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def _describe_location(location: tuple[Any, ...]) -> tuple[str, str]:
+    """('query', 'pageSize') -> ('query', 'pageSize'); ('body', 'charge', 'total') -> dotted."""
+    if not location:
+        return "body", "body"
+    where, *path = location
+    if where not in ("query", "path", "header", "body", "cookie"):
+        return "body", ".".join(str(part) for part in location)
+    name = ".".join(str(part) for part in path if not isinstance(part, int) or where == "body")
+    return str(where), name or str(where)
+
+
+def _validation_message(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "")
+        return f"the body is not valid JSON ({reason})" if reason else "the body is not valid JSON"
+    if error.get("type") == "missing":
+        return "is required"
+    message = str(error.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        where, name = _describe_location(tuple(error.get("loc", ())))
+        if error.get("type") == "json_invalid":
+            name = "body"
+        errors.append({"name": name, "in": where, "detail": _validation_message(error)})
+    detail = "; ".join(f"{e['name']}: {e['detail']}" for e in errors) or "the request is invalid"
+    return problem_response(
+        400,
+        detail,
+        title="Invalid input",
+        type_="urn:chargeledger:problem:invalid-input",
+        errors=errors,
+    )
+
+
+async def _on_domain_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ChargeLedgerError)
+    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if isinstance(exc, UnauthorizedError) else None
+    return problem_response(
+        exc.status,
+        exc.detail,
+        title=exc.title,
+        type_=exc.type,
+        errors=exc.errors,
+        headers=headers,
+    )
+
+
+_HTTP_DETAILS = {
+    404: "there is no such resource; see /docs for the API",
+    405: "this resource does not support that method",
+}
+
+
+async def _on_http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if detail is None or detail == HTTPStatus(exc.status_code).phrase:
+        detail = _HTTP_DETAILS.get(exc.status_code, HTTPStatus(exc.status_code).phrase)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return problem_response(exc.status_code, detail, headers=headers or None)
+
+
+async def _on_unexpected_error(_request: Request, _exc: Exception) -> Response:
+    return problem_response(500, "an unexpected error occurred; it has been logged")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(ChargeLedgerError, _on_domain_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected_error)

@@ -1,0 +1,127 @@
+"""Shapes shared by every resource: measurements, the paging envelope, problems."""
+
+from typing import Annotated, Any, Generic, TypeVar
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
+
+from chargeledger.domain.instants import parse_instant_ms
+
+
+def _parse_instant(value: Any) -> int:
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string such as 2024-05-27T13:00:00Z")
+    return parse_instant_ms(value)
+
+
+# An instant given as RFC 3339 text, held as UTC epoch milliseconds.
+InstantMs = Annotated[
+    int,
+    BeforeValidator(_parse_instant),
+    WithJsonSchema({"type": "string", "format": "date-time", "example": "2023-11-07T05:31:56Z"}),
+]
+
+# Finite numbers only: NaN and Infinity are not JSON and not measurements.
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _storable_text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and lone surrogates are not UTF-8: refuse both here
+    # rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValueError("must be valid Unicode (no lone surrogates)")
+    return value
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError as error:
+        raise ValueError(f"cannot be stored as JSON: {error}") from None
+    return value
+
+
+# String fields the database can store, by length bounds.
+Label = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable_text)]
+LongText = Annotated[str, Field(max_length=500), AfterValidator(_storable_text)]
+ExternalId = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_storable_text)]
+UnitText = Annotated[str, Field(max_length=20), AfterValidator(_storable_text)]
+
+
+# A JSON object as given (integers within 64 bits, valid Unicode).
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are refused rather than silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Measurement(BaseModel):
+    """A measurement: a value and its unit. An unknown value is null."""
+
+    unit: str = Field(description="The unit")
+    value: float | None = Field(description="The value")
+
+
+class TieredMeasurement(BaseModel):
+    """A tiered measurement"""
+
+    t1: float | None = Field(description="The value in tier 1 (tariff period t1)")
+    t2: float | None = Field(description="The value in tier 2 (tariff period t2)")
+    t3: float | None = Field(description="The value in tier 3 (tariff period t3)")
+    t4: float | None = Field(description="The value in tier 4 (tariff period t4)")
+    total: float | None = Field(description="The total value")
+    unit: str = Field(description="The unit")
+
+
+class Links(BaseModel):
+    next: str | None = Field(description="The absolute URL of the next page; null on the last page")
+
+
+class PageMeta(BaseModel):
+    continuationToken: str | None = Field(  # noqa: N815 - the seed's name
+        description="The token used to retrieve the next page; null on the last page"
+    )
+    pageSize: int = Field(description="The number of records per page")  # noqa: N815
+
+
+Item = TypeVar("Item")
+
+
+class PageOf(BaseModel, Generic[Item]):
+    data: list[Item]
+    links: Links
+    meta: PageMeta
+
+
+class ProblemDetail(BaseModel):
+    """One invalid parameter of a request."""
+
+    name: str = Field(description="The parameter, dotted for body fields: charge.total.t1")
+    # "in" is a Python keyword, hence the alias.
+    location: str = Field(alias="in", description="query, path, header or body")
+    detail: str
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[ProblemDetail] | None = Field(
+        default=None, description="For invalid input: each bad parameter and what is wrong"
+    )

@@ -1,0 +1,42 @@
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from chargeledger.api.schemas.common import JsonObject, Label, PageOf, Strict
+from chargeledger.services.entities import EntityType, Feature
+
+
+class EntityIn(Strict):
+    type: EntityType
+    name: Label
+    identifier: Label | None = Field(
+        default=None,
+        description="The device's own id (VIN, charge point identity); unique within the tenant",
+    )
+    brand: Label | None = None
+    properties: JsonObject = Field(default_factory=dict)
+
+
+class Entity(BaseModel):
+    id: UUID
+    type: EntityType
+    name: str
+    identifier: str | None
+    brand: str | None
+    properties: dict[str, Any]
+    created: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class EntityPage(PageOf[Entity]):
+    """A page of Entities"""
+
+
+class FeatureStatus(BaseModel):
+    feature: Feature
+    enabled: bool
+
+
+class FeatureActivationIn(Strict):
+    feature: Feature
+    enabled: bool

@@ -1,0 +1,72 @@
+"""`chargeledger demo`: a demo tenant with realistic sessions, served on SQLite."""
+
+import asyncio
+import shlex
+from typing import Annotated
+
+import typer
+
+from chargeledger.api.context import system_clock_ms
+from chargeledger.cli.common import fail, migrate_or_exit, settings_for
+from chargeledger.cli.serving import serve_api
+from chargeledger.demo.fleet import DemoFleet, build_demo_fleet
+from chargeledger.errors import ChargeLedgerError
+from chargeledger.storage.database import Database
+
+DEMO_DATABASE_URL = "sqlite:///chargeledger-demo.db"
+
+
+def demo_command(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    days: Annotated[int, typer.Option(min=60, max=730, help="Days of history")] = 90,
+    database_url: Annotated[
+        str, typer.Option("--database-url", help="Where the demo lives (its own file by default)")
+    ] = DEMO_DATABASE_URL,
+    serve: Annotated[bool, typer.Option(help="Serve the API after building the demo")] = True,
+) -> None:
+    """Build a demo tenant (two EVs, one charge point, Home and Office), then serve it.
+
+    Running it again is harmless: the demo's sessions are idempotent, and each run prints a
+    fresh API client for the demo tenant.
+    """
+    settings = settings_for(database_url)
+    migrate_or_exit(settings)
+
+    async def build() -> DemoFleet:
+        database = Database(settings.database_url)
+        try:
+            return await build_demo_fleet(database, now_ms=system_clock_ms(), days=days)
+        finally:
+            await database.dispose()
+
+    try:
+        fleet = asyncio.run(build())
+    except ChargeLedgerError as error:
+        raise fail(error.detail) from None
+    base = f"http://{host}:{port}"
+    ev = fleet.entities["ev1"]
+    credentials = shlex.quote(
+        f'{{"clientId":"{fleet.client_id}","clientSecret":"{fleet.client_secret}"}}'
+    )
+    typer.echo(
+        f"""
+Demo tenant "{fleet.tenant_name}" ({fleet.tenant_id}): {fleet.session_count} charge sessions
+over {days} days for {", ".join(f"{e.name} ({e.id})" for e in fleet.entities.values())}.
+
+  clientId:     {fleet.client_id}
+  clientSecret: {fleet.client_secret}
+
+List the first EV's sessions of the last 30 days:
+
+  TOKEN=$(curl -s -X POST {base}/v1/authentication -H 'Content-Type: application/json' \\
+    -d {credentials} \\
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -s -H "Authorization: Bearer $TOKEN" \\
+    "{base}/v1/entities/{ev.id}/charge-sessions?start={fleet.last_30_days_start}&pageSize=5"
+
+API docs: {base}/docs
+"""
+    )
+    if serve:
+        serve_api(settings, host=host, port=port, workers=1)

@@ -1,0 +1,1 @@
+"""Demo data: a small fleet with realistic charging habits."""

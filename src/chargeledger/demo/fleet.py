@@ -1,0 +1,355 @@
+"""A demo fleet: two company cars and a home wallbox, with their charging habits simulated
+day by day from a fixed date, so that running the demo again yields the same sessions.
+
+Habits (Belgium, Europe/Brussels):
+- the Tesla commutes Leuven-Brussels on weekdays, charges at home on a 22:00 timer when its
+  battery is under half, and at the office on Tuesdays and Thursdays when under 70 %;
+- the ID.4 drives Ghent-Brussels three days a week, charges at the office on arrival, at home
+  on weekend afternoons, and on a motorway fast charger every other Saturday;
+- the wallbox at the Leuven home sees the Tesla's home sessions (plus charging losses) and a
+  visitor's car now and then.
+"""
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.domain.charge_record import ChargeRecord, TieredEnergyKwh
+from chargeledger.domain.instants import datetime_to_ms
+from chargeledger.domain.location_matching import Position
+from chargeledger.services import auth, charge_sessions, entities, locations
+from chargeledger.services.entities import EntityType
+from chargeledger.storage import entities as entities_repository
+from chargeledger.storage import locations as locations_repository
+from chargeledger.storage import tenants as tenants_repository
+from chargeledger.storage.database import Database
+
+DEMO_TENANT_NAME = "Demo fleet"
+BRUSSELS = ZoneInfo("Europe/Brussels")
+# The simulation always starts here, so every run reproduces the same history.
+SIMULATION_START = date(2024, 1, 1)
+_METRES_PER_DEGREE_LATITUDE = 111_320.0
+
+
+@dataclass(frozen=True)
+class Place:
+    label: str
+    address: str
+    latitude: float
+    longitude: float
+    radius_m: float
+
+
+LEUVEN_HOME = Place("Home", "Naamsestraat 40, 3000 Leuven", 50.87405, 4.70043, 60)
+GHENT_HOME = Place("Home", "Korenmarkt 1, 9000 Gent", 51.05445, 3.72174, 60)
+OFFICE = Place("Office", "Wetstraat 16, 1000 Brussel", 50.84655, 4.36942, 150)
+# A motorway fast charger: no entity has it as a location, so its sessions match nothing.
+FAST_CHARGER = Place("Fast charger", "E40, 9880 Aalter", 51.08694, 3.44638, 50)
+
+
+@dataclass(frozen=True)
+class DemoEntity:
+    key: str
+    name: str
+    type: EntityType
+    brand: str
+    identifier: str
+    places: tuple[Place, ...]
+    id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class ChargingEvent:
+    """One simulated plug-in: when, where, at what power, from and to what state of charge."""
+
+    start: datetime
+    end: datetime
+    energy_kwh: float
+    soc_start_pct: float | None
+    soc_end_pct: float | None
+    range_start_km: float | None
+    range_end_km: float | None
+    place: Place
+    external_id: str
+
+
+@dataclass
+class DemoFleet:
+    tenant_id: UUID
+    tenant_name: str
+    client_id: UUID
+    client_secret: str
+    entities: dict[str, DemoEntity] = field(default_factory=dict)
+    session_count: int = 0
+    last_30_days_start: str = ""
+
+
+DEMO_ENTITIES = (
+    DemoEntity("ev1", "Tesla Model 3 (Leuven)", EntityType.EV, "Tesla", "5YJ3E7EB0NF000001",
+               (LEUVEN_HOME, OFFICE)),
+    DemoEntity("ev2", "Volkswagen ID.4 (Gent)", EntityType.EV, "Volkswagen", "WVGZZZE2ZPP000002",
+               (GHENT_HOME, OFFICE)),
+    DemoEntity("cp1", "Wallbox Leuven", EntityType.CHARGE_POINT, "Alfen", "ALFEN-DEMO-0001",
+               (LEUVEN_HOME,)),
+)  # fmt: skip
+
+
+@dataclass
+class _Car:
+    key: str
+    battery_kwh: float
+    km_per_pct: float
+    ac_power_kw: float
+    soc_pct: float = 70.0
+
+
+def _at(day: date, hour: int, minute: int) -> datetime:
+    """Local wall-clock time on that day, as UTC; minutes past 59 roll into the next hour."""
+    local = datetime.combine(day, time(hour), tzinfo=BRUSSELS) + timedelta(minutes=minute)
+    return local.astimezone(UTC)
+
+
+def _charge(
+    car: _Car,
+    *,
+    start: datetime,
+    target_pct: float,
+    power_kw: float,
+    place: Place,
+    kind: str,
+) -> ChargingEvent:
+    energy_kwh = round((target_pct - car.soc_pct) / 100 * car.battery_kwh, 3)
+    # Charging slows above 80 %: stretch the time by a few percent, as real curves do.
+    hours = energy_kwh / power_kw * (1.06 if target_pct > 80 else 1.0)
+    end = start + timedelta(seconds=round(hours * 3600))
+    event = ChargingEvent(
+        start=start,
+        end=end,
+        energy_kwh=energy_kwh,
+        soc_start_pct=round(car.soc_pct, 1),
+        soc_end_pct=round(target_pct, 1),
+        range_start_km=round(car.soc_pct * car.km_per_pct),
+        range_end_km=round(target_pct * car.km_per_pct),
+        place=place,
+        external_id=f"demo-{car.key}-{start.strftime('%Y%m%dT%H%M')}-{kind}",
+    )
+    car.soc_pct = target_pct
+    return event
+
+
+def _tesla_day(car: _Car, day: date, rng: random.Random) -> list[ChargingEvent]:
+    events: list[ChargingEvent] = []
+    weekday = day.weekday() < 5
+    if weekday:
+        car.soc_pct -= 62 / car.km_per_pct * rng.uniform(0.9, 1.15)  # 2 x 31 km to the office
+        if day.weekday() in (1, 3) and car.soc_pct < 70:
+            start = _at(day, 9, rng.randint(0, 40))
+            events.append(
+                _charge(car, start=start, target_pct=80, power_kw=11, place=OFFICE, kind="office")
+            )
+    else:
+        car.soc_pct -= rng.uniform(0, 90) / car.km_per_pct
+    car.soc_pct = max(car.soc_pct, 8.0)
+    if car.soc_pct < 50:
+        start = _at(day, 22, 0) + timedelta(seconds=rng.randint(0, 90))  # the car's timer
+        events.append(
+            _charge(car, start=start, target_pct=90, power_kw=11, place=LEUVEN_HOME, kind="home")
+        )
+    return events
+
+
+def _id4_day(car: _Car, day: date, rng: random.Random, fortnight_even: bool) -> list[ChargingEvent]:
+    events: list[ChargingEvent] = []
+    weekday = day.weekday()
+    if weekday in (0, 2, 3):
+        car.soc_pct -= 58 / car.km_per_pct * rng.uniform(0.9, 1.2)
+        if car.soc_pct < 75:
+            start = _at(day, 8, 50 + rng.randint(0, 30))
+            events.append(
+                _charge(car, start=start, target_pct=80, power_kw=11, place=OFFICE, kind="office")
+            )
+        car.soc_pct -= 58 / car.km_per_pct * rng.uniform(0.9, 1.2)
+    elif weekday == 5 and fortnight_even:
+        car.soc_pct = max(car.soc_pct - rng.uniform(35, 50), 12.0)
+        start = _at(day, 10, rng.randint(0, 59))
+        events.append(
+            _charge(car, start=start, target_pct=80, power_kw=rng.uniform(70, 110),
+                    place=FAST_CHARGER, kind="fast")
+        )  # fmt: skip
+        car.soc_pct -= rng.uniform(20, 30)
+    elif weekday == 6 and car.soc_pct < 65:
+        start = _at(day, 14, rng.randint(0, 59))
+        events.append(
+            _charge(car, start=start, target_pct=100, power_kw=7.4, place=GHENT_HOME, kind="home")
+        )
+    car.soc_pct = max(car.soc_pct, 8.0)
+    return events
+
+
+def simulate(until: date) -> dict[str, list[ChargingEvent]]:
+    """Every demo entity's charging events from SIMULATION_START up to (not including) until."""
+    rng = random.Random(20240101)  # noqa: S311 - demo data, not security
+    tesla = _Car("ev1", battery_kwh=75.0, km_per_pct=4.9, ac_power_kw=11)
+    id4 = _Car("ev2", battery_kwh=77.0, km_per_pct=4.4, ac_power_kw=11)
+    events: dict[str, list[ChargingEvent]] = {"ev1": [], "ev2": [], "cp1": []}
+    day = SIMULATION_START
+    while day < until:
+        tesla_events = _tesla_day(tesla, day, rng)
+        events["ev1"].extend(tesla_events)
+        events["ev2"].extend(_id4_day(id4, day, rng, (day.toordinal() // 7) % 2 == 0))
+        for event in tesla_events:
+            if event.place is LEUVEN_HOME:
+                # The wallbox meters what left the grid: the car's energy plus ~8 % losses.
+                events["cp1"].append(
+                    ChargingEvent(
+                        start=event.start - timedelta(seconds=20),
+                        end=event.end + timedelta(seconds=35),
+                        energy_kwh=round(event.energy_kwh * 1.08, 3),
+                        soc_start_pct=None,
+                        soc_end_pct=None,
+                        range_start_km=None,
+                        range_end_km=None,
+                        place=LEUVEN_HOME,
+                        external_id=event.external_id.replace("ev1", "cp1"),
+                    )
+                )
+        if rng.random() < 0.06:  # a visitor plugs in for the afternoon
+            start = _at(day, 13, rng.randint(0, 59))
+            energy = round(rng.uniform(6, 18), 3)
+            events["cp1"].append(
+                ChargingEvent(
+                    start=start,
+                    end=start + timedelta(hours=energy / 7.2),
+                    energy_kwh=energy,
+                    soc_start_pct=None,
+                    soc_end_pct=None,
+                    range_start_km=None,
+                    range_end_km=None,
+                    place=LEUVEN_HOME,
+                    external_id=f"demo-cp1-{start.strftime('%Y%m%dT%H%M')}-visitor",
+                )
+            )
+        day += timedelta(days=1)
+    return events
+
+
+def _day_night_split(start: datetime, end: datetime, energy_kwh: float) -> TieredEnergyKwh:
+    """Belgian day/night meter: t1 on weekdays 07:00-22:00 local time, t2 otherwise.
+
+    Demo data only: energy spread evenly over the session, cut at register boundaries.
+    """
+    day_seconds = 0.0
+    cursor = start
+    while cursor < end:
+        local = cursor.astimezone(BRUSSELS)
+        step_end = min(end, (cursor + timedelta(minutes=1)))
+        if local.weekday() < 5 and 7 <= local.hour < 22:
+            day_seconds += (step_end - cursor).total_seconds()
+        cursor = step_end
+    total_seconds = (end - start).total_seconds()
+    t1 = round(energy_kwh * day_seconds / total_seconds, 3)
+    t2 = round(energy_kwh - t1, 3)
+    return TieredEnergyKwh(t1=t1, t2=t2, t3=0.0, t4=0.0, total=round(t1 + t2, 3))
+
+
+def _record(event: ChargingEvent, rng: random.Random) -> ChargeRecord:
+    # Reported positions scatter by a few metres around where the car really was.
+    jitter_north_m, jitter_east_m = rng.gauss(0, 6), rng.gauss(0, 6)
+    latitude = event.place.latitude + jitter_north_m / _METRES_PER_DEGREE_LATITUDE
+    longitude = event.place.longitude + jitter_east_m / (
+        _METRES_PER_DEGREE_LATITUDE * 0.63  # cos(51 degrees)
+    )
+    return ChargeRecord(
+        start_ms=datetime_to_ms(event.start),
+        end_ms=datetime_to_ms(event.end),
+        energy=_day_night_split(event.start, event.end, event.energy_kwh),
+        soc_start_pct=event.soc_start_pct,
+        soc_end_pct=event.soc_end_pct,
+        range_start_km=event.range_start_km,
+        range_end_km=event.range_end_km,
+        position=Position(round(latitude, 6), round(longitude, 6), round(rng.uniform(5, 20), 1)),
+    )
+
+
+async def _ensure_entity(
+    connection: AsyncConnection, tenant_id: UUID, spec: DemoEntity, now_ms: int
+) -> DemoEntity:
+    row = await entities_repository.find_by_identifier(
+        connection, tenant_id=tenant_id, identifier=spec.identifier
+    )
+    if row is None:
+        row = await entities.create_entity(
+            connection,
+            tenant_id=tenant_id,
+            entity_type=spec.type,
+            name=spec.name,
+            identifier=spec.identifier,
+            brand=spec.brand,
+            properties={"demo": True},
+            now_ms=now_ms,
+        )
+    known = {
+        location.label
+        for location in await locations_repository.list_locations(connection, entity_id=row.id)
+    }
+    for place in spec.places:
+        if place.label not in known:
+            await locations.create_location(
+                connection,
+                tenant_id=tenant_id,
+                entity_id=row.id,
+                label=place.label,
+                address=place.address,
+                latitude=place.latitude,
+                longitude=place.longitude,
+                radius_m=place.radius_m,
+                now_ms=now_ms,
+            )
+    return DemoEntity(**{**spec.__dict__, "id": row.id})
+
+
+async def build_demo_fleet(database: Database, *, now_ms: int, days: int) -> DemoFleet:
+    now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    first_day = now.astimezone(BRUSSELS).date() - timedelta(days=days)
+    events = simulate(until=now.astimezone(BRUSSELS).date())
+    async with database.write() as connection:
+        tenant_id = await tenants_repository.find_tenant_by_name(connection, name=DEMO_TENANT_NAME)
+        if tenant_id is None:
+            credentials = await auth.create_tenant(connection, name=DEMO_TENANT_NAME, now_ms=now_ms)
+        else:
+            credentials = await auth.create_client(connection, tenant_id=tenant_id, now_ms=now_ms)
+        fleet = DemoFleet(
+            tenant_id=credentials.tenant_id,
+            tenant_name=DEMO_TENANT_NAME,
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            last_30_days_start=(now - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        for spec in DEMO_ENTITIES:
+            fleet.entities[spec.key] = await _ensure_entity(
+                connection, credentials.tenant_id, spec, now_ms
+            )
+    rng = random.Random(7)  # noqa: S311 - demo data
+    for key, entity_events in events.items():
+        entity = fleet.entities[key]
+        assert entity.id is not None
+        async with database.write() as connection:
+            for event in entity_events:
+                record = _record(event, rng)  # drawn for every event: positions stay stable
+                if event.start.astimezone(BRUSSELS).date() < first_day or event.end > now:
+                    continue
+                await charge_sessions.record_external_session(
+                    connection,
+                    tenant_id=fleet.tenant_id,
+                    entity_id=entity.id,
+                    external_id=event.external_id,
+                    record=record,
+                    claimed_average_power_kw=None,
+                    now_ms=now_ms,
+                )
+                fleet.session_count += 1
+    return fleet

@@ -1,0 +1,1 @@
+"""Pure domain code: no database, clock or network. Everything here is deterministic."""

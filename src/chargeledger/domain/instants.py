@@ -1,0 +1,75 @@
+"""Instants as integer UTC epoch milliseconds, and their RFC 3339 text form.
+
+Storing integers makes SQLite and PostgreSQL order, compare and page identically.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+# RFC 3339 date-time, plus the space separator re.alto's own docs use ("2024-05-27 13:00:00Z").
+_RFC3339 = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})"
+    r"(?:\.(?P<fraction>\d{1,9}))?(?P<offset>[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+# Instants outside these years are almost certainly bugs in the caller (a unit mix-up such
+# as seconds sent as milliseconds); refusing them keeps nonsense out of the ledger.
+MIN_INSTANT_MS = 0
+MAX_INSTANT_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+class InvalidInstantError(ValueError):
+    """Text that is not an RFC 3339 date-time with a time zone."""
+
+
+def parse_instant_ms(text: str) -> int:
+    """Parse an RFC 3339 date-time with `Z` or an offset into UTC epoch milliseconds.
+
+    Sub-millisecond digits are truncated, never rounded, so an instant never moves
+    into the next millisecond (and so never across a frame boundary).
+    """
+    match = _RFC3339.match(text.strip())
+    if match is None:
+        raise InvalidInstantError(
+            f"'{text}' is not an RFC 3339 date-time such as 2024-05-27T13:00:00Z "
+            "(a time zone, Z or an offset like +02:00, is required)"
+        )
+    fraction = (match["fraction"] or "").ljust(3, "0")[:3]
+    offset_text = match["offset"]
+    if offset_text in ("Z", "z"):
+        tz = UTC
+    else:
+        sign = 1 if offset_text[0] == "+" else -1
+        hours, minutes = int(offset_text[1:3]), int(offset_text[4:6])
+        if hours > 23 or minutes > 59:
+            raise InvalidInstantError(f"'{text}' has an impossible UTC offset {offset_text}")
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        naive = datetime.fromisoformat(f"{match['date']}T{match['time']}")
+    except ValueError as error:
+        raise InvalidInstantError(f"'{text}' is not a valid date-time: {error}") from None
+    instant_ms = datetime_to_ms(naive.replace(tzinfo=tz, microsecond=int(fraction) * 1000))
+    if not MIN_INSTANT_MS <= instant_ms <= MAX_INSTANT_MS:
+        raise InvalidInstantError(f"'{text}' is outside the years 1970 to 9999")
+    return instant_ms
+
+
+def datetime_to_ms(instant: datetime) -> int:
+    if instant.tzinfo is None:
+        raise InvalidInstantError("a datetime without a time zone is not an instant")
+    delta = instant - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def ms_to_datetime(instant_ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=instant_ms)
+
+
+def format_instant(instant_ms: int) -> str:
+    """`2023-11-07T05:31:56Z`, with `.123` milliseconds only when they are not zero."""
+    instant = ms_to_datetime(instant_ms)
+    text = instant.strftime("%Y-%m-%dT%H:%M:%S")
+    millis = instant_ms % 1000
+    if millis:
+        text += f".{millis:03d}"
+    return text + "Z"

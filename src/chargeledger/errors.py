@@ -1,0 +1,49 @@
+"""Errors that services raise. Each knows its HTTP status; the API turns it into RFC 9457."""
+
+from typing import Any, ClassVar
+
+
+class ChargeLedgerError(Exception):
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad Request"
+    # A URN per kind of problem, documented in the README's "Errors" section.
+    type: ClassVar[str] = "about:blank"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class InvalidInputError(ChargeLedgerError):
+    status = 400
+    title = "Invalid input"
+    type = "urn:chargeledger:problem:invalid-input"
+
+
+class InvalidContinuationTokenError(ChargeLedgerError):
+    status = 400
+    title = "Invalid continuation token"
+    type = "urn:chargeledger:problem:invalid-continuation-token"
+
+
+class UnauthorizedError(ChargeLedgerError):
+    status = 401
+    title = "Unauthorized"
+    type = "urn:chargeledger:problem:unauthorized"
+
+
+class NotFoundError(ChargeLedgerError):
+    status = 404
+    title = "Not Found"
+    type = "urn:chargeledger:problem:not-found"
+
+
+class ConflictError(ChargeLedgerError):
+    status = 409
+    title = "Conflict"
+    type = "urn:chargeledger:problem:conflict"
+
+
+class CaptureDisabledError(ConflictError):
+    type = "urn:chargeledger:problem:capture-disabled"

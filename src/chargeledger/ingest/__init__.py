@@ -1,0 +1,1 @@
+"""Ingestion adapters: turn what devices and other systems send into domain input."""

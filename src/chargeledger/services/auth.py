@@ -1,0 +1,151 @@
+"""Tenants, API clients, and the bearer tokens they authenticate with."""
+
+import asyncio
+import secrets
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.errors import NotFoundError, UnauthorizedError
+from chargeledger.storage import tenants as tenants_repository
+
+ACCESS_TOKEN_TTL_S = 3600
+# re.alto answers expires_in 3599: one second short of the token's life, so a client that
+# renews at expiry never sends a token that has just expired.
+EXPIRES_IN_S = ACCESS_TOKEN_TTL_S - 1
+_ISSUER = "chargeledger"
+_ALGORITHM = "HS256"
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
+# Verifying against this when the client does not exist makes unknown and known client ids
+# take the same time, so response times do not reveal which client ids exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    tenant_id: UUID
+    client_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    tenant_id: UUID
+    client_id: UUID
+    client_secret: str
+
+
+async def _hash_secret(secret: str) -> str:
+    # argon2 is deliberately slow; keep it off the event loop.
+    return await asyncio.to_thread(_hasher.hash, secret)
+
+
+async def create_tenant(
+    connection: AsyncConnection, *, name: str, now_ms: int
+) -> ClientCredentials:
+    tenant_id = uuid.uuid4()
+    await tenants_repository.insert_tenant(
+        connection, tenant_id=tenant_id, name=name, now_ms=now_ms
+    )
+    return await create_client(connection, tenant_id=tenant_id, now_ms=now_ms)
+
+
+async def create_client(
+    connection: AsyncConnection, *, tenant_id: UUID, now_ms: int
+) -> ClientCredentials:
+    if not await tenants_repository.tenant_exists(connection, tenant_id=tenant_id):
+        raise NotFoundError(f"tenant {tenant_id} does not exist")
+    client_id = uuid.uuid4()
+    client_secret = secrets.token_urlsafe(32)
+    await tenants_repository.insert_client(
+        connection,
+        client_id=client_id,
+        tenant_id=tenant_id,
+        secret_hash=await _hash_secret(client_secret),
+        now_ms=now_ms,
+    )
+    return ClientCredentials(tenant_id=tenant_id, client_id=client_id, client_secret=client_secret)
+
+
+async def revoke_client(connection: AsyncConnection, *, client_id: UUID, now_ms: int) -> None:
+    if not await tenants_repository.revoke_client(connection, client_id=client_id, now_ms=now_ms):
+        raise NotFoundError(f"client {client_id} does not exist")
+
+
+_BAD_CREDENTIALS = "clientId or clientSecret is wrong, or the client was revoked"
+
+
+async def authenticate_client(
+    connection: AsyncConnection, *, client_id: str, client_secret: str
+) -> Principal:
+    try:
+        client_uuid = UUID(client_id)
+    except ValueError:
+        client_uuid = None
+    client = (
+        None
+        if client_uuid is None
+        else await tenants_repository.get_client(connection, client_id=client_uuid)
+    )
+    stored_hash = _DUMMY_HASH if client is None else client.secret_hash
+    try:
+        await asyncio.to_thread(_hasher.verify, stored_hash, client_secret)
+    except (VerificationError, InvalidHashError):
+        raise UnauthorizedError(_BAD_CREDENTIALS) from None
+    if client is None or client.revoked_ms is not None:
+        raise UnauthorizedError(_BAD_CREDENTIALS)
+    if _hasher.check_needs_rehash(stored_hash):
+        await tenants_repository.update_client_secret_hash(
+            connection, client_id=client.id, secret_hash=await _hash_secret(client_secret)
+        )
+    return Principal(tenant_id=client.tenant_id, client_id=client.id)
+
+
+def issue_access_token(principal: Principal, *, key: bytes, now_s: int) -> str:
+    claims = {
+        "iss": _ISSUER,
+        "sub": str(principal.client_id),
+        "tid": str(principal.tenant_id),
+        "iat": now_s,
+        "exp": now_s + ACCESS_TOKEN_TTL_S,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, key, algorithm=_ALGORITHM)
+
+
+def decode_access_token(token: str, *, key: bytes, now_s: int) -> Principal:
+    """The principal a token names; UnauthorizedError if it is malformed, forged or expired."""
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[_ALGORITHM],  # never "none", never an algorithm the token picks
+            issuer=_ISSUER,
+            # Expiry is checked below against the caller's clock, which tests can set.
+            options={
+                "require": ["exp", "iat", "sub", "tid", "iss"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
+        )
+        exp = int(claims["exp"])
+        principal = Principal(tenant_id=UUID(claims["tid"]), client_id=UUID(claims["sub"]))
+    except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
+        raise UnauthorizedError(
+            "the access token is malformed or not signed by this server"
+        ) from None
+    if exp <= now_s:
+        raise UnauthorizedError("the access token has expired; authenticate again")
+    return principal
+
+
+async def check_client_active(connection: AsyncConnection, *, principal: Principal) -> None:
+    """A revoked client's tokens stop working at once, not when they expire."""
+    client = await tenants_repository.get_client(connection, client_id=principal.client_id)
+    if client is None or client.revoked_ms is not None or client.tenant_id != principal.tenant_id:
+        raise UnauthorizedError("the client of this access token was revoked")

@@ -1,0 +1,210 @@
+"""Recording sessions measured elsewhere, and reading sessions back page by page."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.domain.charge_record import ChargeRecord, RecordProblem, check_record
+from chargeledger.domain.cursor import CursorKind
+from chargeledger.domain.location_matching import match_locations
+from chargeledger.errors import CaptureDisabledError, InvalidInputError, NotFoundError
+from chargeledger.services.entities import get_charging_entity
+from chargeledger.services.location_matching import entity_geofences, stored_matches
+from chargeledger.services.paging import Frame, Page, make_page, resume_after
+from chargeledger.storage import charge_sessions as sessions_repository
+
+# Clocks disagree; a session may end a little after our "now" without being in the future.
+CLOCK_SKEW_TOLERANCE_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSession:
+    row: sa.Row[Any]
+    created: bool  # False when the external id was already known (a repeat or a correction)
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def record_values(record: ChargeRecord) -> dict[str, Any]:
+    """The stored columns a record determines (see storage.charge_sessions.RECORD_COLUMNS)."""
+    energy = record.energy
+    position = record.position
+    return {
+        "start_ms": record.start_ms,
+        "end_ms": record.end_ms,
+        "energy_kwh": None if energy is None else energy.total,
+        "t1_kwh": None if energy is None else energy.t1,
+        "t2_kwh": None if energy is None else energy.t2,
+        "t3_kwh": None if energy is None else energy.t3,
+        "t4_kwh": None if energy is None else energy.t4,
+        "average_power_kw": _round(record.average_power_kw, 3),
+        "soc_start_pct": record.soc_start_pct,
+        "soc_end_pct": record.soc_end_pct,
+        "range_start_km": record.range_start_km,
+        "range_end_km": record.range_end_km,
+        "latitude": None if position is None else position.latitude,
+        "longitude": None if position is None else position.longitude,
+        "position_uncertainty_m": None if position is None else position.uncertainty_m,
+        "address": record.address,
+    }
+
+
+def _same_record(row: sa.Row[Any], values: dict[str, Any]) -> bool:
+    return all(
+        getattr(row, column) == values[column] for column in sessions_repository.RECORD_COLUMNS
+    )
+
+
+async def record_external_session(
+    connection: AsyncConnection,
+    *,
+    tenant_id: UUID,
+    entity_id: UUID,
+    external_id: str,
+    record: ChargeRecord,
+    claimed_average_power_kw: float | None,
+    now_ms: int,
+) -> RecordedSession:
+    """Store a session measured elsewhere, idempotently by its external id.
+
+    The same external id again returns the stored session unchanged; different content under
+    it is a correction that replaces the stored values (id and created stay).
+    """
+    entity = await get_charging_entity(
+        connection, tenant_id=tenant_id, entity_id=entity_id, lock="share"
+    )
+    if not entity.capture_charge_sessions:
+        raise CaptureDisabledError(
+            f"the CaptureChargeSessions feature is disabled for entity {entity_id}, so no "
+            "sessions are recorded for it; enable it with PATCH /v1/entities/{entityId}/features"
+        )
+    problems = check_record(record, claimed_average_power_kw)
+    if record.end_ms > now_ms + CLOCK_SKEW_TOLERANCE_MS:
+        problems.append(
+            RecordProblem("end", "end is in the future: only completed sessions are recorded")
+        )
+    if problems:
+        raise InvalidInputError(
+            "; ".join(f"{p.field}: {p.detail}" for p in problems),
+            errors=[{"name": p.field, "in": "body", "detail": p.detail} for p in problems],
+        )
+    values = record_values(record)
+    matches = (
+        []
+        if record.position is None
+        else match_locations(
+            record.position, await entity_geofences(connection, entity_id=entity_id)
+        )
+    )
+    values["location_matches_json"], values["matched_address"] = stored_matches(matches)
+
+    existing = await sessions_repository.find_by_external_id(
+        connection, entity_id=entity_id, external_id=external_id
+    )
+    if existing is None:
+        session_id = uuid.uuid4()
+        inserted = await sessions_repository.insert_if_new_external_id(
+            connection,
+            values={
+                **values,
+                "entity_id": entity_id,
+                "id": session_id,
+                "external_id": external_id,
+                "created_ms": now_ms,
+                "updated_ms": now_ms,
+            },
+        )
+        if inserted:
+            row = await sessions_repository.get_session(
+                connection, entity_id=entity_id, session_id=session_id
+            )
+            assert row is not None
+            return RecordedSession(row=row, created=True)
+        # Another request stored the same external id between our look-up and our insert.
+        existing = await sessions_repository.find_by_external_id(
+            connection, entity_id=entity_id, external_id=external_id
+        )
+        assert existing is not None
+    if _same_record(existing, values):
+        return RecordedSession(row=existing, created=False)
+    await sessions_repository.update_record(
+        connection,
+        entity_id=entity_id,
+        session_id=existing.id,
+        values={**values, "updated_ms": now_ms},
+    )
+    row = await sessions_repository.get_session(
+        connection, entity_id=entity_id, session_id=existing.id
+    )
+    assert row is not None
+    return RecordedSession(row=row, created=False)
+
+
+async def get_session(
+    connection: AsyncConnection, *, tenant_id: UUID, entity_id: UUID, session_id: UUID
+) -> sa.Row[Any]:
+    await get_charging_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
+    row = await sessions_repository.get_session(
+        connection, entity_id=entity_id, session_id=session_id
+    )
+    if row is None:
+        raise NotFoundError(f"charge session {session_id} was not found")
+    return row
+
+
+async def list_sessions(
+    connection: AsyncConnection,
+    *,
+    tenant_id: UUID,
+    entity_id: UUID,
+    frame_start_ms: int,
+    frame_end_ms: int | None,
+    page_size: int,
+    continuation_token: str | None,
+    cursor_key: bytes,
+    now_ms: int,
+) -> Page[sa.Row[Any]]:
+    """One page of the entity's completed sessions with frame start <= session start < end."""
+    await get_charging_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
+    after: tuple[int, UUID] | None = None
+    if continuation_token is None:
+        # Without an end the frame ends now (an empty frame if start is still to come).
+        end_ms = max(now_ms, frame_start_ms) if frame_end_ms is None else frame_end_ms
+        frame = Frame(frame_start_ms, end_ms)
+    else:
+        frame, after = resume_after(
+            continuation_token,
+            key=cursor_key,
+            kind=CursorKind.CHARGE_SESSIONS,
+            scope_id=entity_id,
+            frame_start_ms=frame_start_ms,
+            frame_end_ms=frame_end_ms,
+        )
+    if frame.end_ms < frame.start_ms:
+        raise InvalidInputError(
+            "end must not be before start",
+            errors=[{"name": "end", "in": "query", "detail": "end must not be before start"}],
+        )
+    rows = await sessions_repository.list_page(
+        connection,
+        entity_id=entity_id,
+        frame_start_ms=frame.start_ms,
+        frame_end_ms=frame.end_ms,
+        after=after,
+        limit=page_size + 1,
+    )
+    return make_page(
+        rows,
+        page_size=page_size,
+        frame=frame,
+        key=cursor_key,
+        kind=CursorKind.CHARGE_SESSIONS,
+        scope_id=entity_id,
+        sort_key=lambda row: (row.start_ms, row.id),
+    )

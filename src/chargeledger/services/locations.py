@@ -1,0 +1,139 @@
+"""Entity Settings > Locations. Every change re-matches the entity's stored sessions."""
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.domain.cursor import CursorKind
+from chargeledger.errors import ConflictError, NotFoundError
+from chargeledger.services.entities import get_entity
+from chargeledger.services.location_matching import rematch_entity_sessions
+from chargeledger.services.paging import NO_FRAME, Page, make_page, unframed_position
+from chargeledger.storage import locations as locations_repository
+
+# Matching cost grows with locations x sessions; no real entity has more homes than this.
+MAX_LOCATIONS_PER_ENTITY = 100
+
+
+def location_not_found(location_id: UUID) -> NotFoundError:
+    return NotFoundError(f"location {location_id} was not found")
+
+
+async def create_location(
+    connection: AsyncConnection,
+    *,
+    tenant_id: UUID,
+    entity_id: UUID,
+    label: str,
+    address: str | None,
+    latitude: float,
+    longitude: float,
+    radius_m: float,
+    now_ms: int,
+) -> sa.Row[Any]:
+    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
+    existing = await locations_repository.list_locations(connection, entity_id=entity_id)
+    if len(existing) >= MAX_LOCATIONS_PER_ENTITY:
+        raise ConflictError(
+            f"entity {entity_id} already has {MAX_LOCATIONS_PER_ENTITY} locations, the maximum"
+        )
+    location_id = uuid.uuid4()
+    await locations_repository.insert_location(
+        connection,
+        id=location_id,
+        entity_id=entity_id,
+        label=label,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        radius_m=radius_m,
+        created_ms=now_ms,
+    )
+    await rematch_entity_sessions(connection, entity_id=entity_id)
+    return await get_location(
+        connection, tenant_id=tenant_id, entity_id=entity_id, location_id=location_id
+    )
+
+
+async def get_location(
+    connection: AsyncConnection, *, tenant_id: UUID, entity_id: UUID, location_id: UUID
+) -> sa.Row[Any]:
+    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
+    location = await locations_repository.get_location(
+        connection, entity_id=entity_id, location_id=location_id
+    )
+    if location is None:
+        raise location_not_found(location_id)
+    return location
+
+
+async def replace_location(
+    connection: AsyncConnection,
+    *,
+    tenant_id: UUID,
+    entity_id: UUID,
+    location_id: UUID,
+    label: str,
+    address: str | None,
+    latitude: float,
+    longitude: float,
+    radius_m: float,
+) -> sa.Row[Any]:
+    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
+    updated = await locations_repository.update_location(
+        connection,
+        entity_id=entity_id,
+        location_id=location_id,
+        label=label,
+        address=address,
+        latitude=latitude,
+        longitude=longitude,
+        radius_m=radius_m,
+    )
+    if not updated:
+        raise location_not_found(location_id)
+    await rematch_entity_sessions(connection, entity_id=entity_id)
+    return await get_location(
+        connection, tenant_id=tenant_id, entity_id=entity_id, location_id=location_id
+    )
+
+
+async def delete_location(
+    connection: AsyncConnection, *, tenant_id: UUID, entity_id: UUID, location_id: UUID
+) -> None:
+    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
+    if not await locations_repository.delete_location(
+        connection, entity_id=entity_id, location_id=location_id
+    ):
+        raise location_not_found(location_id)
+    await rematch_entity_sessions(connection, entity_id=entity_id)
+
+
+async def list_locations_page(
+    connection: AsyncConnection,
+    *,
+    tenant_id: UUID,
+    entity_id: UUID,
+    page_size: int,
+    continuation_token: str | None,
+    cursor_key: bytes,
+) -> Page[sa.Row[Any]]:
+    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
+    after = unframed_position(
+        continuation_token, key=cursor_key, kind=CursorKind.LOCATIONS, scope_id=entity_id
+    )
+    rows = await locations_repository.list_locations(
+        connection, entity_id=entity_id, after=after, limit=page_size + 1
+    )
+    return make_page(
+        rows,
+        page_size=page_size,
+        frame=NO_FRAME,
+        key=cursor_key,
+        kind=CursorKind.LOCATIONS,
+        scope_id=entity_id,
+        sort_key=lambda row: (row.created_ms, row.id),
+    )

@@ -1,0 +1,146 @@
+"""Charge sessions: keyset pages by (start, id) within one entity, idempotent upserts."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.storage.dialect import insert_on_conflict
+from chargeledger.storage.tables import charge_sessions
+
+# The columns a client supplies (or a detector computes); a correction replaces exactly these.
+RECORD_COLUMNS: tuple[str, ...] = (
+    "start_ms",
+    "end_ms",
+    "energy_kwh",
+    "t1_kwh",
+    "t2_kwh",
+    "t3_kwh",
+    "t4_kwh",
+    "average_power_kw",
+    "soc_start_pct",
+    "soc_end_pct",
+    "range_start_km",
+    "range_end_km",
+    "latitude",
+    "longitude",
+    "position_uncertainty_m",
+    "address",
+)
+
+
+async def find_by_external_id(
+    connection: AsyncConnection, *, entity_id: UUID, external_id: str
+) -> sa.Row[Any] | None:
+    result = await connection.execute(
+        sa.select(charge_sessions).where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.external_id == external_id,
+        )
+    )
+    return result.first()
+
+
+async def insert_if_new_external_id(connection: AsyncConnection, *, values: dict[str, Any]) -> bool:
+    """Insert unless the entity already has a session with that external id (True if inserted)."""
+    insert = insert_on_conflict(connection, charge_sessions).values(**values)
+    result = await connection.execute(
+        insert.on_conflict_do_nothing(index_elements=["entity_id", "external_id"])
+    )
+    return result.rowcount > 0
+
+
+async def update_record(
+    connection: AsyncConnection, *, entity_id: UUID, session_id: UUID, values: dict[str, Any]
+) -> None:
+    await connection.execute(
+        sa.update(charge_sessions)
+        .where(charge_sessions.c.entity_id == entity_id, charge_sessions.c.id == session_id)
+        .values(**values)
+    )
+
+
+async def get_session(
+    connection: AsyncConnection, *, entity_id: UUID, session_id: UUID
+) -> sa.Row[Any] | None:
+    result = await connection.execute(
+        sa.select(charge_sessions).where(
+            charge_sessions.c.entity_id == entity_id, charge_sessions.c.id == session_id
+        )
+    )
+    return result.first()
+
+
+async def list_page(
+    connection: AsyncConnection,
+    *,
+    entity_id: UUID,
+    frame_start_ms: int,
+    frame_end_ms: int,
+    after: tuple[int, UUID] | None,
+    limit: int,
+) -> Sequence[sa.Row[Any]]:
+    """Sessions with frame_start <= start < frame_end, after the keyset position, in order.
+
+    One range scan of the (entity_id, start_ms, id) index whatever the page's depth.
+    """
+    query = sa.select(charge_sessions).where(
+        charge_sessions.c.entity_id == entity_id,
+        charge_sessions.c.start_ms >= frame_start_ms,
+        charge_sessions.c.start_ms < frame_end_ms,
+    )
+    if after is not None:
+        query = query.where(
+            sa.tuple_(charge_sessions.c.start_ms, charge_sessions.c.id) > sa.tuple_(*after)
+        )
+    query = query.order_by(charge_sessions.c.start_ms, charge_sessions.c.id).limit(limit)
+    return (await connection.execute(query)).all()
+
+
+async def positioned_sessions(
+    connection: AsyncConnection, *, entity_id: UUID
+) -> list[tuple[UUID, float, float, float | None]]:
+    """(id, latitude, longitude, uncertainty) of every session of the entity that has
+    coordinates: those whose matches change when the entity's locations do."""
+    result = await connection.execute(
+        sa.select(
+            charge_sessions.c.id,
+            charge_sessions.c.latitude,
+            charge_sessions.c.longitude,
+            charge_sessions.c.position_uncertainty_m,
+        ).where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.latitude.is_not(None),
+            charge_sessions.c.longitude.is_not(None),
+        )
+    )
+    return [(row.id, row.latitude, row.longitude, row.position_uncertainty_m) for row in result]
+
+
+async def update_matches(
+    connection: AsyncConnection,
+    *,
+    entity_id: UUID,
+    matches: Iterable[tuple[UUID, str, str | None]],
+) -> None:
+    """Store recomputed (session id, locationMatches JSON, best match's address) triples."""
+    rows = [
+        {"b_id": session_id, "matches": matches_json, "address": address}
+        for session_id, matches_json, address in matches
+    ]
+    if not rows:
+        return
+    statement = (
+        sa.update(charge_sessions)
+        .where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.id == sa.bindparam("b_id"),
+        )
+        .values(
+            location_matches_json=sa.bindparam("matches"),
+            matched_address=sa.bindparam("address"),
+        )
+    )
+    await connection.execute(statement, rows)

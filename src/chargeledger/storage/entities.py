@@ -1,0 +1,75 @@
+"""Entities (EVs, charge points, ...) and their feature switches."""
+
+from typing import Any, Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.storage.tables import entities
+
+
+async def insert_entity(connection: AsyncConnection, **values: Any) -> None:
+    await connection.execute(sa.insert(entities).values(**values))
+
+
+async def get_entity(
+    connection: AsyncConnection,
+    *,
+    tenant_id: UUID,
+    entity_id: UUID,
+    lock: Literal["share", "update"] | None = None,
+) -> sa.Row[Any] | None:
+    """The entity if it belongs to the tenant; another tenant's entity is simply not found.
+
+    `lock` (PostgreSQL; SQLite's writers are serialized anyway): "update" while changing what
+    every session depends on (locations), "share" while adding a session, so a session is
+    never matched against locations that are being changed underneath it.
+    """
+    query = sa.select(entities).where(entities.c.id == entity_id, entities.c.tenant_id == tenant_id)
+    if lock is not None:
+        query = query.with_for_update(read=lock == "share")
+    return (await connection.execute(query)).first()
+
+
+async def get_entity_any_tenant(
+    connection: AsyncConnection, *, entity_id: UUID
+) -> sa.Row[Any] | None:
+    """For trusted operator tools (CLI import), which name an entity without a tenant."""
+    result = await connection.execute(sa.select(entities).where(entities.c.id == entity_id))
+    return result.first()
+
+
+async def list_entities(
+    connection: AsyncConnection,
+    *,
+    tenant_id: UUID,
+    after: tuple[int, UUID] | None,
+    limit: int,
+) -> list[sa.Row[Any]]:
+    query = sa.select(entities).where(entities.c.tenant_id == tenant_id)
+    if after is not None:
+        query = query.where(sa.tuple_(entities.c.created_ms, entities.c.id) > sa.tuple_(*after))
+    query = query.order_by(entities.c.created_ms, entities.c.id).limit(limit)
+    return list((await connection.execute(query)).all())
+
+
+async def set_capture_charge_sessions(
+    connection: AsyncConnection, *, entity_id: UUID, enabled: bool
+) -> None:
+    await connection.execute(
+        sa.update(entities)
+        .where(entities.c.id == entity_id)
+        .values(capture_charge_sessions=enabled)
+    )
+
+
+async def find_by_identifier(
+    connection: AsyncConnection, *, tenant_id: UUID, identifier: str
+) -> sa.Row[Any] | None:
+    result = await connection.execute(
+        sa.select(entities).where(
+            entities.c.tenant_id == tenant_id, entities.c.identifier == identifier
+        )
+    )
+    return result.first()

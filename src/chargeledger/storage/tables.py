@@ -1,0 +1,108 @@
+"""The schema. Migrations under migrations/versions create exactly this.
+
+Keys lead with the tenant or entity so that rows of one entity sit together (keyset paging
+reads one index range) and a table can later be sharded by tenant or entity.
+"""
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+# Secrets generated on first start (signing keys), kept with the data so that every
+# process and every restart signs and verifies with the same key.
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+api_clients = sa.Table(
+    "api_clients",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False, index=True),
+    sa.Column("secret_hash", sa.Text, nullable=False),  # argon2id, never the secret itself
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+)
+
+entities = sa.Table(
+    "entities",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("identifier", sa.Text, nullable=True),
+    sa.Column("brand", sa.Text, nullable=True),
+    sa.Column("properties_json", sa.Text, nullable=False),
+    sa.Column("capture_charge_sessions", sa.Boolean, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("tenant_id", "identifier"),
+    sa.Index(None, "tenant_id", "created_ms", "id"),  # keyset paging of GET /v1/entities
+)
+
+locations = sa.Table(
+    "locations",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("address", sa.Text, nullable=True),
+    sa.Column("latitude", sa.Double, nullable=False),
+    sa.Column("longitude", sa.Double, nullable=False),
+    sa.Column("radius_m", sa.Double, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "entity_id", "created_ms", "id"),
+)
+
+charge_sessions = sa.Table(
+    "charge_sessions",
+    metadata,
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), primary_key=True),
+    sa.Column("id", sa.Uuid, primary_key=True),
+    # Set for sessions measured elsewhere and posted or imported; the idempotency key.
+    sa.Column("external_id", sa.Text, nullable=True),
+    sa.Column("start_ms", sa.BigInteger, nullable=False),
+    sa.Column("end_ms", sa.BigInteger, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("energy_kwh", sa.Double, nullable=True),
+    sa.Column("t1_kwh", sa.Double, nullable=True),
+    sa.Column("t2_kwh", sa.Double, nullable=True),
+    sa.Column("t3_kwh", sa.Double, nullable=True),
+    sa.Column("t4_kwh", sa.Double, nullable=True),
+    sa.Column("average_power_kw", sa.Double, nullable=True),
+    sa.Column("soc_start_pct", sa.Double, nullable=True),
+    sa.Column("soc_end_pct", sa.Double, nullable=True),
+    sa.Column("range_start_km", sa.Double, nullable=True),
+    sa.Column("range_end_km", sa.Double, nullable=True),
+    sa.Column("latitude", sa.Double, nullable=True),
+    sa.Column("longitude", sa.Double, nullable=True),
+    sa.Column("position_uncertainty_m", sa.Double, nullable=True),
+    sa.Column("address", sa.Text, nullable=True),  # as given; null when none was given
+    # Derived from the entity's locations, recomputed whenever they change: the serialized
+    # locationMatches list and the best match's address (the fallback for location.address).
+    sa.Column("location_matches_json", sa.Text, nullable=False),
+    sa.Column("matched_address", sa.Text, nullable=True),
+    sa.UniqueConstraint("entity_id", "external_id"),
+    sa.Index(None, "entity_id", "start_ms", "id", unique=True),  # keyset paging by start, id
+)

@@ -1,0 +1,63 @@
+"""Tenants and their API clients."""
+
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.storage.tables import api_clients, tenants
+
+
+async def insert_tenant(
+    connection: AsyncConnection, *, tenant_id: UUID, name: str, now_ms: int
+) -> None:
+    await connection.execute(sa.insert(tenants).values(id=tenant_id, name=name, created_ms=now_ms))
+
+
+async def tenant_exists(connection: AsyncConnection, *, tenant_id: UUID) -> bool:
+    found = await connection.scalar(sa.select(tenants.c.id).where(tenants.c.id == tenant_id))
+    return found is not None
+
+
+async def insert_client(
+    connection: AsyncConnection, *, client_id: UUID, tenant_id: UUID, secret_hash: str, now_ms: int
+) -> None:
+    await connection.execute(
+        sa.insert(api_clients).values(
+            id=client_id, tenant_id=tenant_id, secret_hash=secret_hash, created_ms=now_ms
+        )
+    )
+
+
+async def get_client(connection: AsyncConnection, *, client_id: UUID) -> sa.Row[Any] | None:
+    result = await connection.execute(sa.select(api_clients).where(api_clients.c.id == client_id))
+    return result.first()
+
+
+async def update_client_secret_hash(
+    connection: AsyncConnection, *, client_id: UUID, secret_hash: str
+) -> None:
+    await connection.execute(
+        sa.update(api_clients).where(api_clients.c.id == client_id).values(secret_hash=secret_hash)
+    )
+
+
+async def revoke_client(connection: AsyncConnection, *, client_id: UUID, now_ms: int) -> bool:
+    """True if the client existed; revoking twice keeps the first revocation time."""
+    result = await connection.execute(
+        sa.update(api_clients)
+        .where(api_clients.c.id == client_id)
+        .values(revoked_ms=sa.func.coalesce(api_clients.c.revoked_ms, now_ms))
+    )
+    return result.rowcount > 0
+
+
+async def find_tenant_by_name(connection: AsyncConnection, *, name: str) -> UUID | None:
+    found = await connection.scalar(
+        sa.select(tenants.c.id)
+        .where(tenants.c.name == name)
+        .order_by(tenants.c.created_ms)
+        .limit(1)
+    )
+    return found

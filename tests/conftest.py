@@ -1,0 +1,109 @@
+"""Shared fixtures: one fresh database per run (SQLite or PostgreSQL, see
+tests/support/databases.py), one real `chargeledger serve` on it, and a new tenant per test,
+so tests never see each other's data."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chargeledger.api.context import system_clock_ms
+from chargeledger.services import auth
+from chargeledger.storage.database import Database
+from chargeledger.storage.migrate import upgrade_to_head_async
+from tests.support.api import TenantApi
+from tests.support.databases import fresh_database, is_postgresql, requested_backend
+from tests.support.servers import running_server
+
+
+def pytest_report_header() -> str:
+    return f"chargeledger test database: {requested_backend()}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_backend(record_testsuite_property: Callable[[str, object], None]) -> None:
+    # .ci/run reads this from the JUnit report to prove the PostgreSQL half really ran.
+    backend = requested_backend()
+    record_testsuite_property(
+        "database_backend", "postgresql" if is_postgresql(backend) else "sqlite"
+    )
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with fresh_database(tmp_path_factory.mktemp("db"), name_hint="suite") as url:
+        await upgrade_to_head_async(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    with running_server(database_url, log_path=log_path) as base_url:
+        yield base_url
+
+
+TenantFactory = Callable[[], Awaitable[TenantApi]]
+
+
+@pytest.fixture
+async def make_tenant(database: Database, live_server: str) -> AsyncIterator[TenantFactory]:
+    """Creates tenants with an authenticated client each; closes their clients afterwards."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make() -> TenantApi:
+        async with database.write() as connection:
+            credentials = await auth.create_tenant(
+                connection, name="test tenant", now_ms=system_clock_ms()
+            )
+        http = httpx.AsyncClient(base_url=live_server, timeout=30)
+        clients.append(http)
+        response = await http.post(
+            "/v1/authentication",
+            json={
+                "clientId": str(credentials.client_id),
+                "clientSecret": credentials.client_secret,
+            },
+        )
+        assert response.status_code == 200, response.text
+        http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        return TenantApi(
+            http=http,
+            tenant_id=credentials.tenant_id,
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+        )
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+async def api(make_tenant: TenantFactory) -> TenantApi:
+    return await make_tenant()
+
+
+@pytest.fixture
+async def other_api(make_tenant: TenantFactory) -> TenantApi:
+    """A second tenant, for isolation tests."""
+    return await make_tenant()
+
+
+@pytest.fixture
+def anonymous(live_server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def tmp_dir(tmp_path: Path) -> Path:
+    return tmp_path
