@@ -34,7 +34,11 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/authentication")
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="AccessToken",
+    description="Access Token Authentication: the access_token from POST /v1/authentication",
+)
 
 
 @dataclass

@@ -11,7 +11,9 @@ from chargeledger.services.paging import MAX_PAGE_SIZE
 EntityId = Annotated[UUID, Path(description="The id of the Entity")]
 PageSize = Annotated[
     int,
-    Query(ge=1, le=MAX_PAGE_SIZE, description="The number of records per page (1 to 1000)"),
+    Query(
+        ge=1, le=MAX_PAGE_SIZE, description="The number of records per page (1 to 1000, default 25)"
+    ),
 ]
 ContinuationToken = Annotated[
     str | None,
@@ -20,11 +22,19 @@ ContinuationToken = Annotated[
 FrameStart = Annotated[
     InstantMs,
     Query(
-        description="The start of the time frame (inclusive), UTC RFC 3339, "
-        "e.g. 2024-05-27T13:00:00Z"
+        description="The start of the time frame. Inclusive; UTC RFC 3339 such as "
+        "2024-05-27T13:00:00Z (an offset, or a space instead of T, is accepted too)."
     ),
 ]
 FrameEnd = Annotated[
     InstantMs | None,
-    Query(description="The end of the time frame (exclusive); now when omitted"),
+    Query(description="The end of the time frame. Exclusive; now when omitted."),
+]
+ChargingRecordPageSize = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description="The number of Charging Records per page (1 to 1000, default 25)",
+    ),
 ]

@@ -1,5 +1,6 @@
 """RFC 9457 problem details for every error, including the framework's own."""
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -10,6 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from chargeledger.errors import ChargeLedgerError, UnauthorizedError
+
+logger = logging.getLogger("chargeledger.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 WWW_AUTHENTICATE = 'Bearer realm="chargeledger"'
@@ -106,7 +109,8 @@ async def _on_http_error(_request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, detail, headers=headers or None)
 
 
-async def _on_unexpected_error(_request: Request, _exc: Exception) -> Response:
+async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "an unexpected error occurred; it has been logged")
 
 

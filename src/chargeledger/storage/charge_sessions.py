@@ -127,7 +127,7 @@ async def update_matches(
 ) -> None:
     """Store recomputed (session id, locationMatches JSON, best match's address) triples."""
     rows = [
-        {"b_id": session_id, "matches": matches_json, "address": address}
+        {"b_id": session_id, "b_matches": matches_json, "b_address": address}
         for session_id, matches_json, address in matches
     ]
     if not rows:
@@ -139,8 +139,8 @@ async def update_matches(
             charge_sessions.c.id == sa.bindparam("b_id"),
         )
         .values(
-            location_matches_json=sa.bindparam("matches"),
-            matched_address=sa.bindparam("address"),
+            location_matches_json=sa.bindparam("b_matches"),
+            matched_address=sa.bindparam("b_address"),
         )
     )
     await connection.execute(statement, rows)

@@ -6,7 +6,13 @@ from starlette.responses import Response
 
 from chargeledger.api.context import Context
 from chargeledger.api.openapi_responses import READ, WRITE, problems
-from chargeledger.api.params import ContinuationToken, EntityId, FrameEnd, FrameStart, PageSize
+from chargeledger.api.params import (
+    ChargingRecordPageSize,
+    ContinuationToken,
+    EntityId,
+    FrameEnd,
+    FrameStart,
+)
 from chargeledger.api.routing import JsonBodyRoute
 from chargeledger.api.schemas.charge_sessions import (
     ChargeSessionIn,
@@ -32,7 +38,7 @@ SessionId = Annotated[UUID, Path(description="The id of the Charge Session")]
     "completed sessions are listed. Follow `links.next` (or pass `meta.continuationToken` "
     "with the same `start` and `end`) for the next page; both are null on the last page.",
     response_model=ChargingRecordPage,
-    response_description="A page of Charging Records",
+    response_description="OK",
     responses=READ,
 )
 async def list_charge_sessions(
@@ -41,7 +47,7 @@ async def list_charge_sessions(
     start: FrameStart,
     context: Context,
     end: FrameEnd = None,
-    pageSize: PageSize = DEFAULT_PAGE_SIZE,  # noqa: N803
+    pageSize: ChargingRecordPageSize = DEFAULT_PAGE_SIZE,  # noqa: N803
     continuationToken: ContinuationToken = None,  # noqa: N803
 ) -> Response:
     async with context.read() as connection:

@@ -1,0 +1,110 @@
+"""A client that knows only the seed page lists a frame through links.next, against two
+server workers, while another process keeps posting sessions into the same frame: every
+session that existed when paging began is listed exactly once, in order, and nothing repeats.
+"""
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from chargeledger.api.context import system_clock_ms
+from chargeledger.services import auth
+from chargeledger.storage.database import Database
+from tests.support.servers import running_server
+
+FRAME_START = datetime(2024, 3, 1, tzinfo=UTC)
+FRAME_HOURS = 24 * 30
+EXISTING_SESSIONS = 240
+
+
+def _z(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def two_worker_server(database_url: str) -> Iterator[str]:
+    with running_server(database_url, workers=2) as base_url:
+        yield base_url
+
+
+async def test_paging_sees_every_existing_session_once_while_another_process_posts(
+    database: Database, two_worker_server: str
+) -> None:
+    base_url = two_worker_server
+    async with database.write() as connection:
+        credentials = await auth.create_tenant(connection, name="e2e", now_ms=system_clock_ms())
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        token = http.post(
+            "/v1/authentication",
+            json={
+                "clientId": str(credentials.client_id),
+                "clientSecret": credentials.client_secret,
+            },
+        ).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        entity_id = http.post("/v1/entities", json={"type": "EV", "name": "e2e"}).json()["id"]
+        existing_ids = set()
+        for index in range(EXISTING_SESSIONS):
+            # Several sessions share a start, so the id tie-breaker is exercised too.
+            start = FRAME_START + timedelta(hours=(index // 3) * 7)
+            response = http.post(
+                f"/v1/entities/{entity_id}/charge-sessions",
+                json={
+                    "externalId": f"existing-{index}",
+                    "start": _z(start),
+                    "end": _z(start + timedelta(hours=1)),
+                },
+            )
+            assert response.status_code == 201, response.text
+            existing_ids.add(response.json()["id"])
+
+        writer = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.session_writer",
+                base_url,
+                token,
+                entity_id,
+                str(int(FRAME_START.timestamp())),
+                str(FRAME_HOURS),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(0.5)  # the writer is posting before the first page is read
+            seen: list[tuple[str, str]] = []
+            url: str | None = (
+                f"{base_url}/v1/entities/{entity_id}/charge-sessions"
+                f"?start={_z(FRAME_START)}&end={_z(FRAME_START + timedelta(hours=FRAME_HOURS))}"
+                "&pageSize=20"
+            )
+            pages = 0
+            while url is not None:
+                page = http.get(url)
+                assert page.status_code == 200, page.text
+                body = page.json()
+                seen.extend((r["data"]["start"], r["id"]) for r in body["data"])
+                url = body["links"]["next"]
+                pages += 1
+                time.sleep(0.02)  # give the writer room to interleave
+        finally:
+            writer.terminate()
+            out, _ = writer.communicate(timeout=30)
+        assert writer.returncode == 0
+        posted_meanwhile = int(out.strip())
+
+    assert posted_meanwhile > 0, "the writer must have posted while we paged"
+    ids = [session_id for _, session_id in seen]
+    duplicates = [i for i, count in Counter(ids).items() if count > 1]
+    assert duplicates == []
+    assert existing_ids <= set(ids), f"missing {len(existing_ids - set(ids))} existing sessions"
+    assert seen == sorted(seen), "records must come ordered by start, then id"
+    assert pages >= EXISTING_SESSIONS // 20
