@@ -18,8 +18,14 @@ END_PROBLEM = RecordProblem("end", "end must be after start")
 SUM_PREFIX = "t1+t2+t3+t4 = "
 
 
-def energy(t1: float = 0.0, t2: float = 0.0, t3: float = 0.0, t4: float = 0.0, *, total: float
-           | None = None) -> TieredEnergyKwh:
+def energy(
+    t1: float = 0.0,
+    t2: float = 0.0,
+    t3: float = 0.0,
+    t4: float = 0.0,
+    *,
+    total: float | None = None,
+) -> TieredEnergyKwh:
     """Registers, with a total equal to their sum unless given."""
     return TieredEnergyKwh(t1, t2, t3, t4, t1 + t2 + t3 + t4 if total is None else total)
 
@@ -126,8 +132,7 @@ def test_tiers_more_than_a_thousandth_kwh_off_the_total_fail_with_both_values_in
     assert problems == [
         RecordProblem(
             "charge.total",
-            f"t1+t2+t3+t4 = 15 kWh but total = {shown_total} kWh; "
-            "they must agree within 0.001 kWh",
+            f"t1+t2+t3+t4 = 15 kWh but total = {shown_total} kWh; they must agree within 0.001 kWh",
         )
     ]
 
@@ -154,7 +159,9 @@ def test_any_total_more_than_0_0011_kwh_above_the_registers_fails(
     registers: list[float], offset: float
 ) -> None:
     t1, t2, t3, t4 = registers
-    problems = check_record(record(tiers=TieredEnergyKwh(t1, t2, t3, t4, t1 + t2 + t3 + t4 + offset)))
+    problems = check_record(
+        record(tiers=TieredEnergyKwh(t1, t2, t3, t4, t1 + t2 + t3 + t4 + offset))
+    )
     assert fields(problems) == ["charge.total"]
     assert problems[0].detail.startswith(SUM_PREFIX)
 

@@ -37,6 +37,14 @@ def wall_clock(ms: int) -> str:
     )
 
 
+def parse_or_message(text: str) -> int | str:
+    """The instant, or the InvalidInstantError message (any other exception propagates)."""
+    try:
+        return parse_instant_ms(text)
+    except InvalidInstantError as error:
+        return str(error)
+
+
 def offset_text(offset_min: int) -> str:
     sign = "-" if offset_min < 0 else "+"
     hours, minutes = divmod(abs(offset_min), 60)
@@ -98,9 +106,7 @@ def test_parse_truncation_never_crosses_into_the_next_second_or_day() -> None:
     assert parse_instant_ms("2024-05-27T23:59:59.99999Z") == MAY_27_13H_MS + 11 * 3_600_000 - 1
 
 
-def test_parse_rejects_the_upper_bound_plus_one_millisecond_even_when_written_with_an_offset() -> (
-    None
-):
+def test_parse_rejects_an_offset_that_pushes_the_instant_past_year_9999() -> None:
     """9999-12-31T23:59:59.999-00:01 is 10000-01-01T00:00:59.999Z, past MAX_INSTANT_MS."""
     with pytest.raises(InvalidInstantError, match="outside the years 1970 to 9999"):
         parse_instant_ms("9999-12-31T23:59:59.999-00:01")
@@ -155,7 +161,7 @@ def test_parse_rejects_the_upper_bound_plus_one_millisecond_even_when_written_wi
         ("garbage", "is not an RFC 3339 date-time"),
         ("1716814800000", "is not an RFC 3339 date-time"),
         ("2024-05-27X13:00:00Z", "is not an RFC 3339 date-time"),
-        ("２０２４-05-27T13:00:00Z", "is not a valid date-time"),
+        ("２０２４-05-27T13:00:00Z", "is not an RFC 3339 date-time"),
     ],
 )
 def test_parse_rejects_non_instants_with_invalid_instant_error_and_a_message(
@@ -296,26 +302,25 @@ def test_instants_before_1970_are_rejected(ms: int) -> None:
 def test_arbitrary_text_either_parses_into_range_or_raises_invalid_instant_error(
     text: str,
 ) -> None:
-    try:
-        ms = parse_instant_ms(text)
-    except InvalidInstantError as error:
-        assert str(error)
+    result = parse_or_message(text)
+    if isinstance(result, str):
+        assert f"'{text}'" in result, "the message quotes the offending text"
     else:
-        assert MIN_INSTANT_MS <= ms <= MAX_INSTANT_MS
+        assert MIN_INSTANT_MS <= result <= MAX_INSTANT_MS
 
 
 @given(st.text(alphabet="0123456789-:TZ+. tz", max_size=40))
 def test_near_miss_text_either_parses_into_range_or_raises_invalid_instant_error(
     text: str,
 ) -> None:
-    try:
-        ms = parse_instant_ms(text)
-    except InvalidInstantError as error:
-        assert str(error)
+    result = parse_or_message(text)
+    if isinstance(result, str):
+        assert f"'{text}'" in result, "the message quotes the offending text"
     else:
-        assert MIN_INSTANT_MS <= ms <= MAX_INSTANT_MS
+        assert MIN_INSTANT_MS <= result <= MAX_INSTANT_MS
         assert re.fullmatch(
-            r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)", text.strip()
+            r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)",
+            text.strip(),
         )
 
 

@@ -56,9 +56,7 @@ def integrated_inside(d: float, radius: float, sigma: float) -> float:
     if low >= high:
         return 0.0
     points = [p for p in (d, d + sigma) if low < p < high] or None
-    value, _error = quad(
-        density, low, high, points=points, epsabs=1e-12, epsrel=1e-10, limit=200
-    )
+    value, _error = quad(density, low, high, points=points, epsabs=1e-12, epsrel=1e-10, limit=200)
     return float(value)
 
 
@@ -351,8 +349,10 @@ def test_match_locations_lists_exactly_the_geofences_whose_rounded_probability_i
     expected = []
     for fence in fences:
         d = chord_distance_m(where.latitude, where.longitude, fence.latitude, fence.longitude)
-        p = (1.0 if d <= fence.radius_m else 0.0) if sigma == 0 else ncx2_inside(
-            d, fence.radius_m, sigma
+        p = (
+            (1.0 if d <= fence.radius_m else 0.0)
+            if sigma == 0
+            else ncx2_inside(d, fence.radius_m, sigma)
         )
         if abs(round(p, 3) - 0.5) < 1e-6 or (sigma == 0 and abs(d - fence.radius_m) < 1e-3):
             return  # at a rounding or edge boundary the float noise of two formulas decides

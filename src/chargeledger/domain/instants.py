@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 # RFC 3339 date-time, plus the space separator re.alto's own docs use ("2024-05-27 13:00:00Z").
 _RFC3339 = re.compile(
     r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})"
-    r"(?:\.(?P<fraction>\d{1,9}))?(?P<offset>[Zz]|[+-]\d{2}:\d{2})$"
+    r"(?:\.(?P<fraction>\d{1,9}))?(?P<offset>[Zz]|[+-]\d{2}:\d{2})$",
+    re.ASCII,  # RFC 3339 digits are 0-9 only, not every Unicode digit
 )
 
 # Instants outside these years are almost certainly bugs in the caller (a unit mix-up such

@@ -21,7 +21,7 @@ def _convert(value: float, unit: str, table: dict[str, float], quantity: str) ->
     except KeyError:
         accepted = ", ".join(table)
         raise UnknownUnitError(
-            f"'{unit}' is not a {quantity} unit; use one of {accepted}"
+            f"'{unit}' is not a known {quantity} unit; use one of {accepted}"
         ) from None
 
 
