@@ -486,7 +486,8 @@ async def test_coordinates_must_be_on_earth_and_paired(api: TenantApi) -> None:
 
 
 async def test_a_body_that_is_not_a_json_object_is_400(api: TenantApi) -> None:
-    """Malformed JSON, a JSON array and an empty body are refused with problems."""
+    """Malformed JSON, a JSON array, null and an empty body are 400 problems; a body sent as
+    text/plain is a 415 problem."""
     entity = await api.create_entity("EV")
     url = f"/v1/entities/{entity['id']}/charge-sessions"
     headers = {"content-type": "application/json"}
@@ -494,6 +495,12 @@ async def test_a_body_that_is_not_a_json_object_is_400(api: TenantApi) -> None:
     for content in (b"{", b"[]", b"", b"null"):
         response = await api.http.post(url, content=content, headers=headers)
         assert_problem(response, 400)
+    as_text = await api.http.post(
+        url,
+        content=b'{"externalId": "text", "start": "2024-05-27T13:00:00Z"}',
+        headers={"content-type": "text/plain"},
+    )
+    assert_problem(as_text, 415)
 
     assert await listed(api, entity["id"]) == []
 
