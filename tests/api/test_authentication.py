@@ -3,6 +3,7 @@
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -41,6 +42,13 @@ def assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
     assert body["type"] == "urn:chargeledger:problem:unauthorized"
     assert body["title"] == "Unauthorized"
     return body
+
+
+@pytest.fixture
+async def guest(live_server: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An unauthenticated client for async tests."""
+    async with httpx.AsyncClient(base_url=live_server, timeout=30) as client:
+        yield client
 
 
 def credentials_body(api: TenantApi) -> dict[str, str]:
@@ -83,7 +91,7 @@ def protected_requests(entity_id: str) -> list[tuple[str, str, dict[str, Any] | 
             url = path
             if method == "get" and path.endswith("/charge-sessions"):
                 url += "?start=2024-01-01T00:00:00Z"
-            body = {} if method in ("post", "put", "patch") else None
+            body: dict[str, Any] | None = {} if method in ("post", "put", "patch") else None
             requests.append((method.upper(), url, body))
     return requests
 
@@ -151,8 +159,8 @@ async def test_fresh_access_token_works_on_a_protected_route(api: TenantApi) -> 
     assert listed.status_code == 200, listed.text
 
 
-async def test_wrong_secret_is_401_problem(api: TenantApi, anonymous: httpx.Client) -> None:
-    response = anonymous.post(
+async def test_wrong_secret_is_401_problem(api: TenantApi, guest: httpx.AsyncClient) -> None:
+    response = await guest.post(
         "/v1/authentication",
         json={"clientId": str(api.client_id), "clientSecret": api.client_secret + "x"},
     )
@@ -161,9 +169,9 @@ async def test_wrong_secret_is_401_problem(api: TenantApi, anonymous: httpx.Clie
 
 
 async def test_unknown_client_id_is_401_with_the_same_detail_as_a_wrong_secret(
-    api: TenantApi, anonymous: httpx.Client
+    api: TenantApi, guest: httpx.AsyncClient
 ) -> None:
-    response = anonymous.post(
+    response = await guest.post(
         "/v1/authentication",
         json={"clientId": str(uuid.uuid4()), "clientSecret": api.client_secret},
     )
@@ -202,9 +210,9 @@ def test_empty_credentials_are_400_naming_both_fields(anonymous: httpx.Client) -
 
 
 async def test_unknown_field_in_credentials_is_400_naming_it(
-    api: TenantApi, anonymous: httpx.Client
+    api: TenantApi, guest: httpx.AsyncClient
 ) -> None:
-    response = anonymous.post(
+    response = await guest.post(
         "/v1/authentication", json={**credentials_body(api), "grant_type": "client_credentials"}
     )
     body = assert_problem(response, 400)
@@ -239,9 +247,7 @@ async def test_every_protected_route_with_a_token_signed_by_another_key_is_401(
     api: TenantApi, live_server: str
 ) -> None:
     entity = await api.create_entity("EV")
-    token = jwt.encode(
-        token_claims(api, issued_s=int(time.time())), b"k" * 32, algorithm="HS256"
-    )
+    token = jwt.encode(token_claims(api, issued_s=int(time.time())), b"k" * 32, algorithm="HS256")
     await assert_every_route_refuses(live_server, entity["id"], f"Bearer {token}")
 
 
@@ -250,9 +256,7 @@ async def test_every_protected_route_with_an_expired_token_is_401(
 ) -> None:
     entity = await api.create_entity("EV")
     key = await server_access_key(database)
-    token = jwt.encode(
-        token_claims(api, issued_s=int(time.time()) - 3700), key, algorithm="HS256"
-    )
+    token = jwt.encode(token_claims(api, issued_s=int(time.time()) - 3700), key, algorithm="HS256")
     await assert_every_route_refuses(live_server, entity["id"], f"Bearer {token}")
     response = await api.http.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
     assert assert_unauthorized(response)["detail"] == (
@@ -346,7 +350,7 @@ async def test_server_signed_token_from_another_issuer_is_401(
 
 
 async def test_revoked_client_token_stops_working_and_it_cannot_authenticate(
-    api: TenantApi, database: Database, anonymous: httpx.Client
+    api: TenantApi, database: Database, guest: httpx.AsyncClient
 ) -> None:
     assert (await api.http.get("/v1/entities")).status_code == 200
     async with database.write() as connection:
@@ -354,12 +358,12 @@ async def test_revoked_client_token_stops_working_and_it_cannot_authenticate(
     body = assert_unauthorized(await api.http.get("/v1/entities"))
     assert body["detail"] == "the client of this access token was revoked"
     assert_unauthorized(await api.http.post("/v1/entities", json={"type": "EV", "name": "x"}))
-    response = anonymous.post("/v1/authentication", json=credentials_body(api))
+    response = await guest.post("/v1/authentication", json=credentials_body(api))
     assert assert_unauthorized(response)["detail"] == BAD_CREDENTIALS
 
 
 async def test_revoking_one_client_leaves_the_tenants_other_client_working(
-    api: TenantApi, database: Database, anonymous: httpx.Client
+    api: TenantApi, database: Database, guest: httpx.AsyncClient
 ) -> None:
     entity = await api.create_entity("EV")
     async with database.write() as connection:
@@ -367,13 +371,13 @@ async def test_revoking_one_client_leaves_the_tenants_other_client_working(
             connection, tenant_id=api.tenant_id, now_ms=system_clock_ms()
         )
         await auth.revoke_client(connection, client_id=api.client_id, now_ms=system_clock_ms())
-    response = anonymous.post(
+    response = await guest.post(
         "/v1/authentication",
         json={"clientId": str(second.client_id), "clientSecret": second.client_secret},
     )
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
-    listed = anonymous.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
+    listed = await guest.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
     assert listed.status_code == 200, listed.text
     assert [e["id"] for e in listed.json()["data"]] == [entity["id"]]
 

@@ -44,7 +44,11 @@ def error_names(body: dict[str, Any]) -> list[str]:
 
 def created_instant(text: str) -> float:
     assert CREATED.match(text), text
-    return datetime.strptime(text.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+    return (
+        datetime.strptime(text.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S")
+        .replace(tzinfo=UTC)
+        .timestamp()
+    )
 
 
 async def test_create_entity_answers_201_with_exactly_the_entity_fields(api: TenantApi) -> None:
@@ -85,9 +89,7 @@ async def test_optional_entity_fields_default_to_null_and_empty_properties(
 
 
 @pytest.mark.parametrize("entity_type", ENTITY_TYPES)
-async def test_every_documented_entity_type_is_accepted(
-    api: TenantApi, entity_type: str
-) -> None:
+async def test_every_documented_entity_type_is_accepted(api: TenantApi, entity_type: str) -> None:
     response = await api.http.post("/v1/entities", json={"type": entity_type, "name": "x"})
     assert response.status_code == 201, response.text
     assert response.json()["type"] == entity_type
@@ -259,7 +261,9 @@ async def test_other_tenants_continuation_token_is_400(
         "continuationToken"
     ]
     assert token is not None
-    response = await api.http.get("/v1/entities", params={"pageSize": 1, "continuationToken": token})
+    response = await api.http.get(
+        "/v1/entities", params={"pageSize": 1, "continuationToken": token}
+    )
     body = assert_problem(response, 400)
     assert body["type"] == "urn:chargeledger:problem:invalid-continuation-token"
 

@@ -131,9 +131,7 @@ async def test_invalid_location_is_400_naming_the_field(
 
 
 @pytest.mark.parametrize("field", ["label", "latitude", "longitude"])
-async def test_missing_required_location_field_is_400_naming_it(
-    api: TenantApi, field: str
-) -> None:
+async def test_missing_required_location_field_is_400_naming_it(api: TenantApi, field: str) -> None:
     entity = await api.create_entity("EV")
     body = {key: value for key, value in HOME.items() if key != field}
     response = await api.http.post(locations_url(entity["id"]), json=body)
@@ -208,9 +206,7 @@ async def test_location_of_another_entity_is_404_under_mine(
             assert assert_problem(response, 404)["detail"] == (
                 f"location {location_id} was not found"
             )
-    assert (await api.http.get(locations_url(sibling["id"]))).json()["data"] == [
-        sibling_location
-    ]
+    assert (await api.http.get(locations_url(sibling["id"]))).json()["data"] == [sibling_location]
     assert (await other_api.http.get(locations_url(theirs["id"]))).json()["data"] == [
         their_location
     ]
@@ -291,9 +287,9 @@ async def test_location_continuation_token_of_another_entity_is_400(api: TenantA
     second = await api.create_entity("EV")
     for _ in range(2):
         await api.create_location(first["id"])
-    token = (await api.http.get(locations_url(first["id"]), params={"pageSize": 1})).json()[
-        "meta"
-    ]["continuationToken"]
+    token = (await api.http.get(locations_url(first["id"]), params={"pageSize": 1})).json()["meta"][
+        "continuationToken"
+    ]
     response = await api.http.get(
         locations_url(second["id"]), params={"pageSize": 1, "continuationToken": token}
     )

@@ -20,6 +20,7 @@ from schemathesis.specs.openapi.checks import (
 from chargeledger.api.app import create_app
 from tests.support.api import TenantApi, session_body
 
+HEX_DIGITS = "0123456789abcdef"
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -66,10 +67,11 @@ def _aim_at_real_resources(case: Any, seeded: dict[str, str]) -> None:
     parameters = case.path_parameters or {}
     for name in ("entityId", "locationId", "sessionId"):
         value = parameters.get(name)
-        if isinstance(value, str) and len(value) == 36 and value[14] in "0123456789abcdef":
-            # Keep the generated value when its last hex digit is odd: those stay random.
-            if int(value[-1], 16) % 2 == 0:
-                parameters[name] = seeded[name]
+        if not (isinstance(value, str) and len(value) == 36 and value[-1] in HEX_DIGITS):
+            continue
+        # Ids ending in an even hex digit are swapped for real ones; odd ones stay random.
+        if int(value[-1], 16) % 2 == 0:
+            parameters[name] = seeded[name]
 
 
 @schema.parametrize()

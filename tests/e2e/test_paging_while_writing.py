@@ -3,6 +3,7 @@ server workers, while another process keeps posting sessions into the same frame
 session that existed when paging began is listed exactly once, in order, and nothing repeats.
 """
 
+import json
 import subprocess
 import sys
 import time
@@ -13,10 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from chargeledger.api.context import system_clock_ms
-from chargeledger.services import auth
-from chargeledger.storage.database import Database
-from tests.support.servers import running_server
+from tests.support.servers import chargeledger_command, running_server
 
 FRAME_START = datetime(2024, 3, 1, tzinfo=UTC)
 FRAME_HOURS = 24 * 30
@@ -33,19 +31,21 @@ def two_worker_server(database_url: str) -> Iterator[str]:
         yield base_url
 
 
-async def test_paging_sees_every_existing_session_once_while_another_process_posts(
-    database: Database, two_worker_server: str
+def test_paging_sees_every_existing_session_once_while_another_process_posts(
+    database_url: str, two_worker_server: str
 ) -> None:
     base_url = two_worker_server
-    async with database.write() as connection:
-        credentials = await auth.create_tenant(connection, name="e2e", now_ms=system_clock_ms())
+    created = subprocess.run(
+        chargeledger_command("tenant", "create", "e2e", "--database-url", database_url),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    credentials = json.loads(created.stdout)
     with httpx.Client(base_url=base_url, timeout=30) as http:
         token = http.post(
             "/v1/authentication",
-            json={
-                "clientId": str(credentials.client_id),
-                "clientSecret": credentials.client_secret,
-            },
+            json={"clientId": credentials["clientId"], "clientSecret": credentials["clientSecret"]},
         ).json()["access_token"]
         http.headers["Authorization"] = f"Bearer {token}"
         entity_id = http.post("/v1/entities", json={"type": "EV", "name": "e2e"}).json()["id"]

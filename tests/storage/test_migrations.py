@@ -37,9 +37,7 @@ async def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
         database = Database(url)
         try:
             async with database.read() as connection:
-                tables = await connection.run_sync(
-                    lambda sync: sa.inspect(sync).get_table_names()
-                )
+                tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
             assert set(tables) <= {"alembic_version"}
             await upgrade_to_head_async(url)
             assert await _schema_differences(database) == []

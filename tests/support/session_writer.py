@@ -23,7 +23,7 @@ def main() -> None:
     base_url, token, entity_id, start_s, hours = sys.argv[1:6]
     frame_start = datetime.fromtimestamp(int(start_s), tz=UTC)
     signal.signal(signal.SIGTERM, _stop)
-    rng = random.Random()  # noqa: S311
+    rng = random.Random()
     posted = 0
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}) as http:
         while not stopping:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from chargeledger import __version__
 from chargeledger.api.context import AppState, system_clock_ms
@@ -60,8 +61,18 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     )
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (authentication, entities, locations, charge_sessions, health):
-        app.include_router(module.router)
+    routers = [
+        module.router for module in (authentication, entities, locations, charge_sessions, health)
+    ]
+    for router in routers:
+        app.include_router(router)
+    # (path pattern, methods) of every route, for the Allow header of 405 answers.
+    app.state.route_methods = [
+        (route.path_regex, route.methods)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,15 +1,33 @@
 """ASGI middleware that must see a request before routing: the body size limit."""
 
+import asyncio
+import contextlib
+
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chargeledger.api.problems import problem_response
 
 MAX_BODY_BYTES = 1024 * 1024
+# An oversized body is read and discarded up to this much, so the client, still sending,
+# can read our 413 instead of seeing its connection reset. Beyond it we just hang up.
+MAX_DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_TIMEOUT_S = 10.0
 
 
 def _too_large_detail(limit: int) -> str:
     return f"the request body is larger than the limit of {limit} bytes"
+
+
+async def _drain(receive: Receive, already_read: int) -> None:
+    read = already_read
+    while read <= MAX_DRAIN_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        read += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 class BodySizeLimitMiddleware:
@@ -29,7 +47,12 @@ class BodySizeLimitMiddleware:
                 response = problem_response(
                     413, _too_large_detail(limit), headers={"Connection": "close"}
                 )
+                # Answer at once (a client that waits before sending gets its 413), then read
+                # what is being sent anyway so the connection closes instead of resetting.
                 await response(scope, receive, send)
+                if int(value) <= MAX_DRAIN_BYTES:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(_drain(receive, 0), DRAIN_TIMEOUT_S)
                 return
         received = 0
 
@@ -39,8 +62,12 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    if message.get("more_body", False):
+                        await _drain(receive, received)
                     # Raised inside the route's body read; the problem handlers answer it.
-                    raise HTTPException(413, _too_large_detail(limit))
+                    raise HTTPException(
+                        413, _too_large_detail(limit), headers={"Connection": "close"}
+                    )
             return message
 
         await self.app(scope, limited_receive, send)

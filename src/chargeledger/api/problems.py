@@ -98,7 +98,17 @@ _HTTP_DETAILS = {
 }
 
 
-async def _on_http_error(_request: Request, exc: Exception) -> Response:
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route at this path. Starlette's own Allow names only the first
+    route that matched the path, but GET and POST of one path are separate routes here."""
+    methods: set[str] = set()
+    for path_regex, route_methods in request.app.state.route_methods:
+        if path_regex.match(request.url.path):
+            methods.update(route_methods)
+    return ", ".join(sorted(methods))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
     if detail is None or detail == HTTPStatus(exc.status_code).phrase:
@@ -106,6 +116,9 @@ async def _on_http_error(_request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = WWW_AUTHENTICATE
+    if exc.status_code == 405:
+        headers = {name: value for name, value in headers.items() if name.lower() != "allow"}
+        headers["Allow"] = _allowed_methods(request)
     return problem_response(exc.status_code, detail, headers=headers or None)
 
 

@@ -45,8 +45,9 @@ def migrate_or_exit(settings: Settings) -> None:
         upgrade_to_head(settings.database_url)
     except DatabaseUrlError as error:
         raise fail(str(error)) from None
-    except OSError as error:
-        raise fail(f"cannot reach the database: {error}") from None
+    except Exception as error:
+        # Any driver error (refused, bad password, no such database): the reason, no traceback.
+        raise fail(f"cannot migrate the database: {error}") from None
 
 
 def run_in_transaction(settings: Settings, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:

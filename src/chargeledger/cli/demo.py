@@ -9,7 +9,6 @@ import typer
 from chargeledger.api.context import system_clock_ms
 from chargeledger.cli.common import fail, migrate_or_exit, settings_for
 from chargeledger.cli.serving import serve_api
-from chargeledger.demo.fleet import DemoFleet, build_demo_fleet
 from chargeledger.errors import ChargeLedgerError
 from chargeledger.storage.database import Database
 
@@ -30,6 +29,9 @@ def demo_command(
     Running it again is harmless: the demo's sessions are idempotent, and each run prints a
     fresh API client for the demo tenant.
     """
+    # Imported here: the simulation pulls in the whole service, which other commands skip.
+    from chargeledger.demo.fleet import DemoFleet, build_demo_fleet
+
     settings = settings_for(database_url)
     migrate_or_exit(settings)
 

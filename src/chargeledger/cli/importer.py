@@ -77,13 +77,15 @@ def import_command(
     except FileFormatError as error:
         raise fail(str(error)) from None
     for line, reason in report.rejected:
-        console.print(f"line {line}: {reason}", markup=False, highlight=False)
+        # One whole line per rejected row, however long: scripts grep for '^line '.
+        console.print(f"line {line}: {reason}", markup=False, highlight=False, soft_wrap=True)
     outcomes = report.outcomes
     console.print(
         f"{outcomes['created']} created, {outcomes['already recorded']} already recorded "
         f"(unchanged or corrected), {len(report.rejected)} rejected",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     if report.rejected:
         raise typer.Exit(code=1)

@@ -4,6 +4,9 @@ from dataclasses import dataclass
 
 from chargeledger.domain.location_matching import Position
 
+# Longer than this is a stuck or bogus record, not a charge: it would sit in every frame it
+# starts in and distort averages. (A car left plugged in at an airport for two weeks fits.)
+MAX_SESSION_DURATION_MS = 31 * 24 * 3600 * 1000
 # Registers must add up to the total within this (re.alto's values have Wh resolution).
 TIER_SUM_TOLERANCE_KWH = 0.001
 # A claimed average power may differ from energy / duration by rounding only.
@@ -62,6 +65,8 @@ def check_record(
     problems: list[RecordProblem] = []
     if record.end_ms <= record.start_ms:
         problems.append(RecordProblem("end", "end must be after start"))
+    elif record.end_ms - record.start_ms > MAX_SESSION_DURATION_MS:
+        problems.append(RecordProblem("end", "a charge session cannot last longer than 31 days"))
     energy = record.energy
     if energy is not None:
         for name in ("t1", "t2", "t3", "t4", "total"):

@@ -17,7 +17,6 @@ from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rice
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -71,6 +70,9 @@ def _distances_m(
 def _inside_probabilities(
     distances_m: FloatArray, radius_m: float, sigmas_m: FloatArray
 ) -> FloatArray:
+    # scipy.stats takes a second to import; only code that matches pays for it.
+    from scipy.stats import rice
+
     exact = sigmas_m <= 0
     # A position reported as exact is inside or outside, nothing in between.
     safe_sigmas = np.where(exact, 1.0, sigmas_m)

@@ -99,8 +99,13 @@ def _read_csv(stream: TextIO) -> Iterator[FileRecord]:
         raise FileFormatError(
             f"unknown CSV column(s) {', '.join(unknown)}; known columns: {', '.join(CSV_COLUMNS)}"
         )
-    for row in reader:
-        line_number = reader.line_num
+    while True:
+        # A quoted cell may span lines: a row is numbered by the line it starts on.
+        line_number = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
