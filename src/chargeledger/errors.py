@@ -47,3 +47,12 @@ class ConflictError(ChargeLedgerError):
 
 class CaptureDisabledError(ConflictError):
     type = "urn:chargeledger:problem:capture-disabled"
+
+
+# The same words whether the thing does not exist or belongs to another tenant.
+def entity_not_found(entity_id: object) -> NotFoundError:
+    return NotFoundError(f"entity {entity_id} was not found")
+
+
+def location_not_found(location_id: object) -> NotFoundError:
+    return NotFoundError(f"location {location_id} was not found")

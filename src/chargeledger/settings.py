@@ -3,6 +3,8 @@
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chargeledger.domain.session_detection import DetectorConfig
+
 DEFAULT_DATABASE_URL = "sqlite:///chargeledger.db"
 
 
@@ -26,4 +28,19 @@ class Settings(BaseSettings):
         description="Base URL clients reach us at (for links.next behind a proxy), e.g. https://api.example.com",
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # The session detector (README, "Sessions from readings").
+    detector_gap_limit_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60)
+    detector_pause_limit_minutes: float = Field(default=15, ge=0, le=24 * 60)
+    detector_power_threshold_kw: float = Field(default=0.1, ge=0)
+    # How often each server process closes sessions of vehicles that went silent.
+    stale_session_sweep_seconds: float = Field(default=60, gt=0)
+
+    @property
+    def detector_config(self) -> DetectorConfig:
+        return DetectorConfig(
+            gap_limit_ms=round(self.detector_gap_limit_minutes * 60_000),
+            pause_limit_ms=round(self.detector_pause_limit_minutes * 60_000),
+            power_threshold_kw=self.detector_power_threshold_kw,
+        )
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -174,6 +174,8 @@ async def test_different_content_under_same_external_id_is_a_correction(
         "locationMatches": [],
         "range": {"start": {"unit": "km", "value": None}, "end": {"unit": "km", "value": None}},
         "start": "2024-05-27T13:30:00Z",
+        "method": "external",
+        "energyMethod": None,
     }
     assert await get_ok(api, entity["id"], first["id"]) == corrected
     assert await listed(api, entity["id"]) == [corrected]

@@ -45,6 +45,8 @@ EXPECTED_KWH = {
     "locationMatches": [],
     "range": {"start": {"unit": "km", "value": 100.0}, "end": {"unit": "km", "value": 400.0}},
     "start": "2024-05-27T13:00:00Z",
+    "method": "external",
+    "energyMethod": None,
 }
 EXPECTED_WH = {
     "charge": {
@@ -61,6 +63,8 @@ EXPECTED_WH = {
         "end": {"unit": "km", "value": 50 * 1.609344},
     },
     "start": "2024-05-28T08:00:00Z",
+    "method": "external",
+    "energyMethod": None,
 }
 EXPECTED_LAST_TOTAL = {"t1": 3.0, "t2": 0.0, "t3": 0.0, "t4": 0.0, "total": 3.0, "unit": "kWh"}
 
@@ -236,6 +240,8 @@ async def test_jsonl_good_lines_are_stored_and_bad_lines_reported_by_line_number
                 "end": {"unit": "km", "value": 400.0},
             },
             "start": "2024-05-27T13:00:00Z",
+            "method": "external",
+            "energyMethod": None,
         },
         {
             "charge": {
@@ -249,6 +255,8 @@ async def test_jsonl_good_lines_are_stored_and_bad_lines_reported_by_line_number
             "locationMatches": [],
             "range": {"start": {"unit": "km", "value": None}, "end": {"unit": "km", "value": None}},
             "start": "2024-05-28T13:00:00Z",
+            "method": "external",
+            "energyMethod": None,
         },
     ]
 

@@ -1,5 +1,9 @@
 """The ASGI application."""
 
+import asyncio
+import contextlib
+import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,11 +16,24 @@ from chargeledger import __version__
 from chargeledger.api.context import AppState, system_clock_ms
 from chargeledger.api.middleware import BodySizeLimitMiddleware
 from chargeledger.api.problems import install_problem_handlers
-from chargeledger.api.routes import authentication, charge_sessions, entities, health, locations
+from chargeledger.api.routes import (
+    authentication,
+    charge_sessions,
+    entities,
+    entity_settings,
+    health,
+    locations,
+    readings,
+)
 from chargeledger.api.schemas.common import Problem
+from chargeledger.api.schemas.readings import ReadingIn
 from chargeledger.services.keys import load_signing_keys
+from chargeledger.services.readings import close_stale_sessions
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
+
+logger = logging.getLogger("chargeledger")
+READINGS_PATH = re.compile(r"^/v1/entities/[^/]+/readings$")
 
 DESCRIPTION = """\
 Electric-vehicle charge sessions, per car or charger: when, where and how much it charged,
@@ -44,9 +61,13 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
                 connection, configured_secret=settings.secret_key, now_ms=system_clock_ms()
             )
         app.state.chargeledger = AppState(settings=settings, database=database, keys=keys)
+        sweeper = asyncio.create_task(_sweep_stale_sessions(database, settings))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await database.dispose()
 
     app = FastAPI(
@@ -60,9 +81,23 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         generate_unique_id_function=lambda route: route.name,
     )
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # A full batch of 10,000 readings is several MiB.
+        larger_limits=[(READINGS_PATH, 16 * 1024 * 1024)],
+    )
     routers = [
-        module.router for module in (authentication, entities, locations, charge_sessions, health)
+        module.router
+        for module in (
+            authentication,
+            entities,
+            entity_settings,
+            locations,
+            charge_sessions,
+            readings,
+            health,
+        )
     ]
     for router in routers:
         app.include_router(router)
@@ -91,13 +126,29 @@ def _problem_aware_openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
-    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    components.update(problem_schema.pop("$defs", {}))
-    components["Problem"] = problem_schema
+    # Models the document names but no route declares through its signature: Problem for
+    # every error, ReadingIn for the readings batch (validated one element at a time).
+    for model in (Problem, ReadingIn):
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
             operation.get("responses", {}).pop("422", None)
     return schema
+
+
+async def _sweep_stale_sessions(database: Database, settings: Settings) -> None:
+    """Close sessions of vehicles that stopped reporting mid-charge. Every process runs this;
+    the work is idempotent and each entity is locked while it is done."""
+    while True:
+        await asyncio.sleep(settings.stale_session_sweep_seconds)
+        try:
+            await close_stale_sessions(
+                database, now_ms=system_clock_ms(), config=settings.detector_config
+            )
+        except Exception:
+            logger.exception("closing stale sessions failed; trying again next round")
 
 
 def create_app_from_environment() -> FastAPI:

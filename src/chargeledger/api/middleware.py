@@ -2,6 +2,8 @@
 
 import asyncio
 import contextlib
+import re
+from collections.abc import Sequence
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,15 +35,27 @@ async def _drain(receive: Receive, already_read: int) -> None:
 class BodySizeLimitMiddleware:
     """413 for bodies over the limit, whether announced by Content-Length or streamed."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        larger_limits: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger_limits = larger_limits
+
+    def _limit(self, path: str) -> int:
+        for pattern, limit in self.larger_limits:
+            if pattern.match(path):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body_bytes
+        limit = self._limit(scope.get("path", ""))
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 response = problem_response(

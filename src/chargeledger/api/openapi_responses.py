@@ -7,7 +7,7 @@ _DESCRIPTIONS = {
     401: "Missing, malformed, expired or revoked access token",
     404: "No such resource (or it belongs to another tenant)",
     409: "Conflicts with the resource's state",
-    413: "Request body over 1 MiB",
+    413: "Request body over the size limit (1 MiB; 16 MiB for readings)",
     415: "Request body is not application/json",
 }
 

@@ -52,6 +52,9 @@ def charge_session_record(row: sa.Row[Any]) -> dict[str, Any]:
                 "end": _measurement("km", row.range_end_km),
             },
             "start": format_instant(row.start_ms),
+            # Ours, beyond the seed: how the session was found and its energy measured.
+            "method": row.method,
+            "energyMethod": row.energy_method,
         },
         "entityId": str(row.entity_id),
         "id": str(row.id),
@@ -113,3 +116,49 @@ def page_response(
             "meta": {"continuationToken": token, "pageSize": page.page_size},
         }
     )
+
+
+def reading_resource(row: sa.Row[Any]) -> dict[str, Any]:
+    """re.alto's Reading: fields the device did not report are left out."""
+    reading: dict[str, Any] = dict(orjson.loads(row.extra_json)) if row.extra_json else {}
+    reading["timestamp"] = format_instant(row.timestamp_ms)
+    if row.soc_pct is not None:
+        reading["stateOfCharge"] = _measurement("%", row.soc_pct)
+    if row.range_km is not None:
+        reading["range"] = _measurement("km", row.range_km)
+    if row.is_charging is not None:
+        reading["isCharging"] = row.is_charging
+    if row.is_plugged_in is not None:
+        reading["isPluggedIn"] = row.is_plugged_in
+    counter = (row.energy_t1_kwh, row.energy_t2_kwh, row.energy_t3_kwh, row.energy_t4_kwh)
+    if row.energy_total_kwh is not None or any(value is not None for value in counter):
+        reading["positiveActiveEnergy"] = {
+            "t1": counter[0],
+            "t2": counter[1],
+            "t3": counter[2],
+            "t4": counter[3],
+            "total": row.energy_total_kwh,
+            "unit": "kWh",
+        }
+    if row.power_kw is not None:
+        # re.alto reports power in W; round away the float noise of the kW round trip.
+        reading["positiveActiveInstantaneousPower"] = _measurement(
+            "W", round(row.power_kw * 1000, 3)
+        )
+    if row.latitude is not None and row.longitude is not None:
+        reading["location"] = {
+            "latitude": row.latitude,
+            "longitude": row.longitude,
+            "accuracy": row.position_uncertainty_m,
+        }
+    if row.odometer_km is not None:
+        reading["odometer"] = _measurement("km", row.odometer_km)
+    return reading
+
+
+def calendar_version_resource(row: sa.Row[Any]) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "validFrom": format_instant(row.valid_from_ms),
+        **orjson.loads(row.definition_json),
+    }

@@ -38,7 +38,12 @@ def demo_command(
     async def build() -> DemoFleet:
         database = Database(settings.database_url)
         try:
-            return await build_demo_fleet(database, now_ms=system_clock_ms(), days=days)
+            return await build_demo_fleet(
+                database,
+                now_ms=system_clock_ms(),
+                days=days,
+                detector_config=settings.detector_config,
+            )
         finally:
             await database.dispose()
 
@@ -51,10 +56,13 @@ def demo_command(
     credentials = shlex.quote(
         f'{{"clientId":"{fleet.client_id}","clientSecret":"{fleet.client_secret}"}}'
     )
+    devices = "\n".join(f"  {e.name}: {e.id}" for e in fleet.entities.values())
     typer.echo(
         f"""
-Demo tenant "{fleet.tenant_name}" ({fleet.tenant_id}): {fleet.session_count} charge sessions
-over {days} days for {", ".join(f"{e.name} ({e.id})" for e in fleet.entities.values())}.
+Demo tenant "{fleet.tenant_name}" ({fleet.tenant_id}): the devices' readings of
+{fleet.session_count} plug-ins over {days} days, posted through the readings pipeline, which
+detected the charge sessions and split them with the Belgian day/night calendar.
+{devices}
 
   clientId:     {fleet.client_id}
   clientSecret: {fleet.client_secret}

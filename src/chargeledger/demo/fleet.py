@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.domain.charge_record import ChargeRecord, TieredEnergyKwh
-from chargeledger.domain.instants import datetime_to_ms
-from chargeledger.domain.location_matching import Position
-from chargeledger.services import auth, charge_sessions, entities, locations
+from chargeledger.api.schemas.readings import parse_reading
+from chargeledger.domain.session_detection import DetectorConfig
+from chargeledger.domain.tariffs import BELGIAN_DAY_NIGHT
+from chargeledger.services import auth, entities, locations, readings, tariffs
 from chargeledger.services.entities import EntityType
 from chargeledger.storage import entities as entities_repository
 from chargeledger.storage import locations as locations_repository
@@ -74,7 +74,7 @@ class ChargingEvent:
     range_start_km: float | None
     range_end_km: float | None
     place: Place
-    external_id: str
+    external_id: str  # names the event; detected sessions get ids of their own
 
 
 @dataclass
@@ -237,46 +237,84 @@ def simulate(until: date) -> dict[str, list[ChargingEvent]]:
     return events
 
 
-def _day_night_split(start: datetime, end: datetime, energy_kwh: float) -> TieredEnergyKwh:
-    """Belgian day/night meter: t1 on weekdays 07:00-22:00 local time, t2 otherwise.
-
-    Demo data only: energy spread evenly over the session, cut at register boundaries.
-    """
-    day_seconds = 0.0
-    cursor = start
-    while cursor < end:
-        local = cursor.astimezone(BRUSSELS)
-        step_end = min(end, (cursor + timedelta(minutes=1)))
-        if local.weekday() < 5 and 7 <= local.hour < 22:
-            day_seconds += (step_end - cursor).total_seconds()
-        cursor = step_end
-    total_seconds = (end - start).total_seconds()
-    t1 = round(energy_kwh * day_seconds / total_seconds, 3)
-    t2 = round(energy_kwh - t1, 3)
-    return TieredEnergyKwh(t1=t1, t2=t2, t3=0.0, t4=0.0, total=round(t1 + t2, 3))
+READING_INTERVAL = timedelta(minutes=5)
 
 
-def _record(event: ChargingEvent, rng: random.Random) -> ChargeRecord:
-    # Reported positions scatter by a few metres around where the car really was.
-    jitter_north_m, jitter_east_m = rng.gauss(0, 6), rng.gauss(0, 6)
-    latitude = event.place.latitude + jitter_north_m / _METRES_PER_DEGREE_LATITUDE
-    longitude = event.place.longitude + jitter_east_m / (
-        _METRES_PER_DEGREE_LATITUDE * 0.63  # cos(51 degrees)
-    )
-    return ChargeRecord(
-        start_ms=datetime_to_ms(event.start),
-        end_ms=datetime_to_ms(event.end),
-        energy=_day_night_split(event.start, event.end, event.energy_kwh),
-        soc_start_pct=event.soc_start_pct,
-        soc_end_pct=event.soc_end_pct,
-        range_start_km=event.range_start_km,
-        range_end_km=event.range_end_km,
-        position=Position(round(latitude, 6), round(longitude, 6), round(rng.uniform(5, 20), 1)),
-    )
+def _z(instant: datetime) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _position(place: Place, rng: random.Random) -> dict[str, float]:
+    # Reported positions scatter by a few metres around where the car really stood.
+    north_m, east_m = rng.gauss(0, 2), rng.gauss(0, 2)
+    return {
+        "latitude": round(place.latitude + north_m / _METRES_PER_DEGREE_LATITUDE, 6),
+        "longitude": round(
+            place.longitude + east_m / (_METRES_PER_DEGREE_LATITUDE * 0.63),
+            6,  # cos(51 deg)
+        ),
+        "accuracy": 10.0,
+    }
+
+
+def event_readings(
+    key: str, event: ChargingEvent, counter_kwh: float, rng: random.Random
+) -> list[dict[str, object]]:
+    """What the device would have reported around and during the event, as posted to
+    POST /v1/entities/{id}/readings: the Tesla reports isCharging, power, state of charge and
+    range; the ID.4 only state of charge and plug state; the wallbox power and its meter."""
+    instants = [event.start - timedelta(minutes=5)]
+    cursor = event.start
+    while cursor < event.end:
+        instants.append(cursor)
+        cursor += READING_INTERVAL
+    instants.append(event.end)
+    hours = (event.end - event.start).total_seconds() / 3600
+    power_kw = event.energy_kwh / hours
+    readings: list[dict[str, object]] = []
+    for instant in instants:
+        charging = event.start <= instant < event.end
+        done = min(max((instant - event.start).total_seconds() / 3600 / hours, 0.0), 1.0)
+        reading: dict[str, object] = {"timestamp": _z(instant)}
+        if key == "cp1":
+            reading["positiveActiveInstantaneousPower"] = {
+                "unit": "W",
+                "value": round(power_kw * 1000 * rng.uniform(0.98, 1.02)) if charging else 0,
+            }
+            reading["positiveActiveEnergy"] = {
+                "total": round(counter_kwh + event.energy_kwh * done, 3),
+                "unit": "kWh",
+            }
+            reading["location"] = {
+                "latitude": event.place.latitude,
+                "longitude": event.place.longitude,
+                "accuracy": 0.0,
+            }
+        else:
+            assert event.soc_start_pct is not None
+            assert event.soc_end_pct is not None
+            soc = event.soc_start_pct + (event.soc_end_pct - event.soc_start_pct) * done
+            reading["stateOfCharge"] = {"unit": "%", "value": round(soc, 1)}
+            reading["location"] = _position(event.place, rng)
+            if key == "ev1":
+                reading["isCharging"] = charging
+                reading["positiveActiveInstantaneousPower"] = {
+                    "unit": "kW",
+                    "value": round(power_kw * rng.uniform(0.98, 1.02), 2) if charging else 0.0,
+                }
+                reading["range"] = {"unit": "km", "value": round(soc * 4.9)}
+            else:
+                reading["isPluggedIn"] = instant < event.end
+        readings.append(reading)
+    return readings
 
 
 async def _ensure_entity(
-    connection: AsyncConnection, tenant_id: UUID, spec: DemoEntity, now_ms: int
+    connection: AsyncConnection,
+    tenant_id: UUID,
+    spec: DemoEntity,
+    now_ms: int,
+    detector_config: DetectorConfig,
 ) -> DemoEntity:
     row = await entities_repository.find_by_identifier(
         connection, tenant_id=tenant_id, identifier=spec.identifier
@@ -292,6 +330,20 @@ async def _ensure_entity(
             properties={"demo": True},
             now_ms=now_ms,
         )
+        await tariffs.put_calendar(
+            connection,
+            tenant_id=tenant_id,
+            entity_id=row.id,
+            location_id=None,
+            calendar=BELGIAN_DAY_NIGHT,
+            valid_from_ms=0,
+            now_ms=now_ms,
+            detector_config=detector_config,
+        )
+        if spec.key == "ev2":
+            await entities_repository.set_battery_capacity(
+                connection, entity_id=row.id, capacity_kwh=77.0
+            )
     known = {
         location.label
         for location in await locations_repository.list_locations(connection, entity_id=row.id)
@@ -308,11 +360,16 @@ async def _ensure_entity(
                 longitude=place.longitude,
                 radius_m=place.radius_m,
                 now_ms=now_ms,
+                detector_config=detector_config,
             )
     return DemoEntity(**{**spec.__dict__, "id": row.id})
 
 
-async def build_demo_fleet(database: Database, *, now_ms: int, days: int) -> DemoFleet:
+async def build_demo_fleet(
+    database: Database, *, now_ms: int, days: int, detector_config: DetectorConfig
+) -> DemoFleet:
+    """Create (or find) the demo tenant and post the devices' readings of the last `days`
+    days through the readings pipeline, which detects and splits the sessions."""
     now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     first_day = now.astimezone(BRUSSELS).date() - timedelta(days=days)
     events = simulate(until=now.astimezone(BRUSSELS).date())
@@ -331,25 +388,31 @@ async def build_demo_fleet(database: Database, *, now_ms: int, days: int) -> Dem
         )
         for spec in DEMO_ENTITIES:
             fleet.entities[spec.key] = await _ensure_entity(
-                connection, credentials.tenant_id, spec, now_ms
+                connection, credentials.tenant_id, spec, now_ms, detector_config
             )
     rng = random.Random(7)  # noqa: S311 - demo data
     for key, entity_events in events.items():
         entity = fleet.entities[key]
         assert entity.id is not None
-        async with database.write() as connection:
-            for event in entity_events:
-                record = _record(event, rng)  # drawn for every event: positions stay stable
-                if event.start.astimezone(BRUSSELS).date() < first_day or event.end > now:
-                    continue
-                await charge_sessions.record_external_session(
+        counter_kwh = 1520.0  # the wallbox's meter when the simulation starts
+        for event in entity_events:
+            posted = event_readings(key, event, counter_kwh, rng)  # drawn for every event,
+            counter_kwh += event.energy_kwh  # so the data stays the same whatever `days` is
+            if event.start.astimezone(BRUSSELS).date() < first_day or event.end > now:
+                continue
+            incoming = []
+            for item in posted:
+                reading, errors = parse_reading(item, now_ms=now_ms)
+                assert reading is not None, errors
+                incoming.append(reading)
+            async with database.write() as connection:
+                await readings.ingest_readings(
                     connection,
                     tenant_id=fleet.tenant_id,
                     entity_id=entity.id,
-                    external_id=event.external_id,
-                    record=record,
-                    claimed_average_power_kw=None,
+                    readings=incoming,
                     now_ms=now_ms,
+                    config=detector_config,
                 )
-                fleet.session_count += 1
+            fleet.session_count += 1
     return fleet

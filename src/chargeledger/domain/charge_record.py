@@ -40,6 +40,9 @@ class ChargeRecord:
     range_end_km: float | None = None
     position: Position | None = None
     address: str | None = None
+    # False when the sender gave only the total: t1..t4 are then placeholders until the
+    # service splits the total with the tariff calendar.
+    tiers_given: bool = True
 
     @property
     def duration_h(self) -> float:

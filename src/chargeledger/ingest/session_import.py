@@ -10,10 +10,9 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from chargeledger.api.schemas.charge_sessions import ChargeSessionIn
-from chargeledger.errors import ChargeLedgerError
+from chargeledger.errors import ChargeLedgerError, entity_not_found
 from chargeledger.ingest.session_files import FileFormat, FileRecord, read_records
 from chargeledger.services.charge_sessions import record_external_session
-from chargeledger.services.entities import entity_not_found
 from chargeledger.storage import entities as entities_repository
 from chargeledger.storage.database import Database
 

@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chargeledger.domain.charge_record import ChargeRecord, RecordProblem, check_record
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.location_matching import match_locations
+from chargeledger.domain.tariffs import constant_power_profile, split_energy
 from chargeledger.errors import CaptureDisabledError, InvalidInputError, NotFoundError
 from chargeledger.services.entities import get_charging_entity
 from chargeledger.services.location_matching import entity_geofences, stored_matches
 from chargeledger.services.paging import Frame, Page, make_page, resume_after
+from chargeledger.services.tariffs import load_calendar_book, tier_values
 from chargeledger.storage import charge_sessions as sessions_repository
 
 # Clocks disagree; a session may end a little after our "now" without being in the future.
@@ -52,6 +54,10 @@ def record_values(record: ChargeRecord) -> dict[str, Any]:
         "longitude": None if position is None else position.longitude,
         "position_uncertainty_m": None if position is None else position.uncertainty_m,
         "address": record.address,
+        "source": "external",
+        "method": "external",
+        "energy_method": None,
+        "tiers_given": record.tiers_given,
     }
 
 
@@ -103,6 +109,14 @@ async def record_external_session(
         )
     )
     values["location_matches_json"], values["matched_address"] = stored_matches(matches)
+    if record.energy is not None and not record.tiers_given:
+        # Only the total was given: split it with the calendar, as if at constant power.
+        book = await load_calendar_book(connection, entity_id=entity_id)
+        tiers = split_energy(
+            constant_power_profile(record.start_ms, record.end_ms, record.energy.total),
+            book.for_location(matches[0].geofence.id if matches else None),
+        )
+        values.update(tier_values(tiers), energy_kwh=record.energy.total)
 
     existing = await sessions_repository.find_by_external_id(
         connection, entity_id=entity_id, external_id=external_id

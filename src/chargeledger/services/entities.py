@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.cursor import CursorKind
-from chargeledger.errors import ConflictError, NotFoundError
+from chargeledger.errors import ConflictError, NotFoundError, entity_not_found
 from chargeledger.services.paging import NO_FRAME, Page, make_page, unframed_position
 from chargeledger.storage import entities as entities_repository
 
@@ -32,11 +32,6 @@ CHARGING_TYPES = frozenset({EntityType.EV, EntityType.CHARGE_POINT})
 
 class Feature(StrEnum):
     CAPTURE_CHARGE_SESSIONS = "CaptureChargeSessions"
-
-
-def entity_not_found(entity_id: UUID) -> NotFoundError:
-    # The same words whether the entity does not exist or belongs to another tenant.
-    return NotFoundError(f"entity {entity_id} was not found")
 
 
 async def create_entity(

@@ -8,18 +8,17 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.cursor import CursorKind
-from chargeledger.errors import ConflictError, NotFoundError
+from chargeledger.domain.session_detection import DetectorConfig
+from chargeledger.errors import ConflictError, location_not_found
 from chargeledger.services.entities import get_entity
 from chargeledger.services.location_matching import rematch_entity_sessions
 from chargeledger.services.paging import NO_FRAME, Page, make_page, unframed_position
+from chargeledger.services.tariffs import resplit_sessions
 from chargeledger.storage import locations as locations_repository
+from chargeledger.storage import tariff_calendars as calendars_repository
 
 # Matching cost grows with locations x sessions; no real entity has more homes than this.
 MAX_LOCATIONS_PER_ENTITY = 100
-
-
-def location_not_found(location_id: UUID) -> NotFoundError:
-    return NotFoundError(f"location {location_id} was not found")
 
 
 async def create_location(
@@ -33,8 +32,9 @@ async def create_location(
     longitude: float,
     radius_m: float,
     now_ms: int,
+    detector_config: DetectorConfig,
 ) -> sa.Row[Any]:
-    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
+    entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
     existing = await locations_repository.list_locations(connection, entity_id=entity_id)
     if len(existing) >= MAX_LOCATIONS_PER_ENTITY:
         raise ConflictError(
@@ -52,7 +52,7 @@ async def create_location(
         radius_m=radius_m,
         created_ms=now_ms,
     )
-    await rematch_entity_sessions(connection, entity_id=entity_id)
+    await _locations_changed(connection, entity=entity, detector_config=detector_config)
     return await get_location(
         connection, tenant_id=tenant_id, entity_id=entity_id, location_id=location_id
     )
@@ -81,8 +81,9 @@ async def replace_location(
     latitude: float,
     longitude: float,
     radius_m: float,
+    detector_config: DetectorConfig,
 ) -> sa.Row[Any]:
-    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
+    entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
     updated = await locations_repository.update_location(
         connection,
         entity_id=entity_id,
@@ -95,21 +96,53 @@ async def replace_location(
     )
     if not updated:
         raise location_not_found(location_id)
-    await rematch_entity_sessions(connection, entity_id=entity_id)
+    await _locations_changed(connection, entity=entity, detector_config=detector_config)
     return await get_location(
         connection, tenant_id=tenant_id, entity_id=entity_id, location_id=location_id
     )
 
 
 async def delete_location(
-    connection: AsyncConnection, *, tenant_id: UUID, entity_id: UUID, location_id: UUID
+    connection: AsyncConnection,
+    *,
+    tenant_id: UUID,
+    entity_id: UUID,
+    location_id: UUID,
+    detector_config: DetectorConfig,
 ) -> None:
-    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
+    entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
+    had_calendar = bool(
+        await calendars_repository.versions(
+            connection, entity_id=entity_id, location_id=location_id
+        )
+    )
+    await calendars_repository.delete_for_location(connection, location_id=location_id)
     if not await locations_repository.delete_location(
         connection, entity_id=entity_id, location_id=location_id
     ):
         raise location_not_found(location_id)
-    await rematch_entity_sessions(connection, entity_id=entity_id)
+    await _locations_changed(
+        connection, entity=entity, detector_config=detector_config, force_resplit=had_calendar
+    )
+
+
+async def _locations_changed(
+    connection: AsyncConnection,
+    *,
+    entity: sa.Row[Any],
+    detector_config: DetectorConfig,
+    force_resplit: bool = False,
+) -> None:
+    """Match every stored session again; where locations carry their own tariff calendars, a
+    session's best match decides its calendar, so its t1..t4 are split again too."""
+    await rematch_entity_sessions(connection, entity_id=entity.id)
+    has_location_calendars = bool(
+        await calendars_repository.location_versions(connection, entity_id=entity.id)
+    )
+    if force_resplit or has_location_calendars:
+        await resplit_sessions(
+            connection, entity=entity, ending_after_ms=-1, config=detector_config
+        )
 
 
 async def list_locations_page(

@@ -28,6 +28,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "longitude",
     "position_uncertainty_m",
     "address",
+    "tiers_given",
 )
 
 
@@ -144,3 +145,70 @@ async def update_matches(
         )
     )
     await connection.execute(statement, rows)
+
+
+async def detected_overlapping(
+    connection: AsyncConnection, *, entity_id: UUID, from_ms: int, to_ms: int
+) -> Sequence[sa.Row[Any]]:
+    """Sessions detected from readings that overlap or touch [from, to], by start."""
+    result = await connection.execute(
+        sa.select(charge_sessions)
+        .where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.source == "readings",
+            charge_sessions.c.start_ms <= to_ms,
+            charge_sessions.c.end_ms >= from_ms,
+        )
+        .order_by(charge_sessions.c.start_ms, charge_sessions.c.id)
+    )
+    return result.all()
+
+
+async def insert_session(connection: AsyncConnection, *, values: dict[str, Any]) -> None:
+    await connection.execute(sa.insert(charge_sessions).values(**values))
+
+
+async def delete_sessions(
+    connection: AsyncConnection, *, entity_id: UUID, session_ids: Sequence[UUID]
+) -> None:
+    if session_ids:
+        await connection.execute(
+            sa.delete(charge_sessions).where(
+                charge_sessions.c.entity_id == entity_id,
+                charge_sessions.c.id.in_(list(session_ids)),
+            )
+        )
+
+
+async def with_computed_tiers(
+    connection: AsyncConnection, *, entity_id: UUID, ending_after_ms: int
+) -> Sequence[sa.Row[Any]]:
+    """Sessions whose t1..t4 come from a tariff calendar and end after the instant."""
+    result = await connection.execute(
+        sa.select(charge_sessions).where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.tiers_given == sa.false(),
+            charge_sessions.c.energy_kwh.is_not(None),
+            charge_sessions.c.end_ms > ending_after_ms,
+        )
+    )
+    return result.all()
+
+
+async def detected_spans_measured_by(
+    connection: AsyncConnection, *, entity_id: UUID, energy_methods: Sequence[str | None]
+) -> list[tuple[int, int]]:
+    """(start, end) of detected sessions whose energy was measured one of these ways (None:
+    not measurable)."""
+    named = [method for method in energy_methods if method is not None]
+    conditions = [charge_sessions.c.energy_method.in_(named)] if named else []
+    if None in energy_methods:
+        conditions.append(charge_sessions.c.energy_method.is_(None))
+    result = await connection.execute(
+        sa.select(charge_sessions.c.start_ms, charge_sessions.c.end_ms).where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.source == "readings",
+            sa.or_(*conditions),
+        )
+    )
+    return [(row.start_ms, row.end_ms) for row in result]

@@ -33,11 +33,13 @@ async def get_entity(
 
 
 async def get_entity_any_tenant(
-    connection: AsyncConnection, *, entity_id: UUID
+    connection: AsyncConnection, *, entity_id: UUID, lock: Literal["update"] | None = None
 ) -> sa.Row[Any] | None:
-    """For trusted operator tools (CLI import), which name an entity without a tenant."""
-    result = await connection.execute(sa.select(entities).where(entities.c.id == entity_id))
-    return result.first()
+    """For trusted operator tools and background jobs, which name an entity without a tenant."""
+    query = sa.select(entities).where(entities.c.id == entity_id)
+    if lock is not None:
+        query = query.with_for_update()
+    return (await connection.execute(query)).first()
 
 
 async def list_entities(
@@ -73,3 +75,13 @@ async def find_by_identifier(
         )
     )
     return result.first()
+
+
+async def set_battery_capacity(
+    connection: AsyncConnection, *, entity_id: UUID, capacity_kwh: float | None
+) -> None:
+    await connection.execute(
+        sa.update(entities)
+        .where(entities.c.id == entity_id)
+        .values(battery_capacity_kwh=capacity_kwh)
+    )

@@ -56,6 +56,8 @@ entities = sa.Table(
     sa.Column("properties_json", sa.Text, nullable=False),
     sa.Column("capture_charge_sessions", sa.Boolean, nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    # Entity Settings > Battery Capacity: turns state-of-charge changes into energy.
+    sa.Column("battery_capacity_kwh", sa.Double, nullable=True),
     sa.UniqueConstraint("tenant_id", "identifier"),
     sa.Index(None, "tenant_id", "created_ms", "id"),  # keyset paging of GET /v1/entities
 )
@@ -103,6 +105,64 @@ charge_sessions = sa.Table(
     # locationMatches list and the best match's address (the fallback for location.address).
     sa.Column("location_matches_json", sa.Text, nullable=False),
     sa.Column("matched_address", sa.Text, nullable=True),
+    # Where the session came from: "external" (posted or imported), "readings" (detected).
+    sa.Column("source", sa.String(16), nullable=False, server_default="external"),
+    # How it was detected and how its energy was measured (see domain.session_detection).
+    sa.Column("method", sa.String(32), nullable=True),
+    sa.Column("energy_method", sa.String(32), nullable=True),
+    # True when t1..t4 were given by the sender; else they are computed from the tariff
+    # calendar and recomputed when the calendar changes.
+    sa.Column("tiers_given", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.UniqueConstraint("entity_id", "external_id"),
     sa.Index(None, "entity_id", "start_ms", "id", unique=True),  # keyset paging by start, id
+)
+
+# What vehicles and chargers report, one row per entity and instant (a repeat is a duplicate).
+readings = sa.Table(
+    "readings",
+    metadata,
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), primary_key=True),
+    sa.Column("timestamp_ms", sa.BigInteger, primary_key=True),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+    sa.Column("soc_pct", sa.Double, nullable=True),
+    sa.Column("range_km", sa.Double, nullable=True),
+    sa.Column("is_charging", sa.Boolean, nullable=True),
+    sa.Column("is_plugged_in", sa.Boolean, nullable=True),
+    # The cumulative import counter (positiveActiveEnergy), per register and in total.
+    sa.Column("energy_t1_kwh", sa.Double, nullable=True),
+    sa.Column("energy_t2_kwh", sa.Double, nullable=True),
+    sa.Column("energy_t3_kwh", sa.Double, nullable=True),
+    sa.Column("energy_t4_kwh", sa.Double, nullable=True),
+    sa.Column("energy_total_kwh", sa.Double, nullable=True),
+    sa.Column("power_kw", sa.Double, nullable=True),
+    sa.Column("latitude", sa.Double, nullable=True),
+    sa.Column("longitude", sa.Double, nullable=True),
+    sa.Column("position_uncertainty_m", sa.Double, nullable=True),
+    sa.Column("odometer_km", sa.Double, nullable=True),
+    # Fields of the reading we do not interpret (currents, voltages, ...), kept as given.
+    sa.Column("extra_json", sa.Text, nullable=True),
+)
+
+# The session detector's memory per entity: where an ongoing (not yet listed) session began.
+detector_state = sa.Table(
+    "detector_state",
+    metadata,
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), primary_key=True),
+    sa.Column("open_since_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_reading_ms", sa.BigInteger, nullable=True),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "open_since_ms", "last_reading_ms"),  # the sweep for stale open sessions
+)
+
+# Time-of-use calendars, versioned by validFrom; location_id set for a location's own calendar.
+tariff_calendars = sa.Table(
+    "tariff_calendars",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), nullable=False),
+    sa.Column("location_id", sa.Uuid, nullable=True),
+    sa.Column("valid_from_ms", sa.BigInteger, nullable=False),
+    sa.Column("definition_json", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "entity_id", "location_id", "valid_from_ms"),
 )

@@ -74,6 +74,7 @@ async def create_location(
             longitude=body.longitude,
             radius_m=body.radius,
             now_ms=context.now_ms,
+            detector_config=context.state.settings.detector_config,
         )
     return json_response(location_resource(row), status_code=201)
 
@@ -123,6 +124,7 @@ async def replace_location(
             latitude=body.latitude,
             longitude=body.longitude,
             radius_m=body.radius,
+            detector_config=context.state.settings.detector_config,
         )
     return json_response(location_resource(row))
 
@@ -145,5 +147,6 @@ async def delete_location(
             tenant_id=context.principal.tenant_id,
             entity_id=entityId,
             location_id=locationId,
+            detector_config=context.state.settings.detector_config,
         )
     return Response(status_code=204)

@@ -67,6 +67,14 @@ class ChargeRecordData(BaseModel):
     )
     range: Range
     start: str = Field(json_schema_extra={"format": "date-time"})
+    method: str | None = Field(
+        description="Ours: how the session was found: isCharging, power or stateOfCharge "
+        "(from readings), ocpp (a charger's transaction), external (posted or imported)"
+    )
+    energyMethod: str | None = Field(  # noqa: N815
+        description="Ours: how its energy was measured: counter, power, stateOfCharge "
+        "(x battery capacity), or null when posted or not measurable"
+    )
 
 
 class ChargingRecord(BaseModel):
@@ -167,7 +175,10 @@ class ChargeSessionIn(Strict):
                 problem("location", "latitude and longitude must be given together")
             elif location.latitude is not None and location.longitude is not None:
                 position = Position(location.latitude, location.longitude, location.accuracy)
+        given = charge.total
+        tiers_given = given is None or None not in (given.t1, given.t2, given.t3, given.t4)
         record = ChargeRecord(
+            tiers_given=tiers_given,
             start_ms=self.start,
             end_ms=self.end,
             energy=energy,
@@ -195,15 +206,20 @@ class ChargeSessionIn(Strict):
                 problem("charge.total.total", "total is required when t1..t4 are given")
             return None
         missing = [name for name, value in tiers.items() if value is None]
-        if missing:
+        if missing and len(missing) < len(tiers):
             problem(
                 "charge.total",
-                f"{', '.join(missing)} missing: give t1, t2, t3 and t4 with the total",
+                f"{', '.join(missing)} missing: give all of t1..t4 with the total, or none "
+                "(then the total is split with the tariff calendar)",
             )
             return None
         try:
+            total_kwh = to_kwh(total.total, total.unit)
+            if missing:
+                # Placeholders: the service splits the total with the calendar.
+                return TieredEnergyKwh(t1=total_kwh, t2=0.0, t3=0.0, t4=0.0, total=total_kwh)
             values = {name: to_kwh(value or 0.0, total.unit) for name, value in tiers.items()}
-            return TieredEnergyKwh(total=to_kwh(total.total, total.unit), **values)
+            return TieredEnergyKwh(total=total_kwh, **values)
         except UnknownUnitError as error:
             problem("charge.total.unit", str(error))
             return None

@@ -1,0 +1,134 @@
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+from starlette.responses import Response
+
+from chargeledger.api.context import Context
+from chargeledger.api.openapi_responses import READ, WRITE
+from chargeledger.api.params import ContinuationToken, EntityId, FrameEnd, FrameStart, PageSize
+from chargeledger.api.routing import JsonBodyRoute
+from chargeledger.api.schemas.readings import (
+    LastReading,
+    ReadingBatchResult,
+    ReadingPage,
+    parse_reading,
+)
+from chargeledger.api.serialization import json_response, page_response, reading_resource
+from chargeledger.domain.instants import format_instant
+from chargeledger.errors import InvalidInputError
+from chargeledger.services import readings
+from chargeledger.services.paging import DEFAULT_PAGE_SIZE
+from chargeledger.services.readings import MAX_READINGS_PER_BATCH
+
+router = APIRouter(route_class=JsonBodyRoute, tags=["Readings API"])
+
+READINGS_BODY_SCHEMA = {
+    "type": "array",
+    "maxItems": MAX_READINGS_PER_BATCH,
+    "items": {"$ref": "#/components/schemas/ReadingIn"},
+}
+
+
+@router.post(
+    "/v1/entities/{entityId}/readings",
+    summary="Ingest Readings",
+    description="A batch of up to 10,000 readings in re.alto's normalized Reading shape. Units "
+    "are converted on the way in. Readings are idempotent on (entity, timestamp): a repeat is "
+    "counted as a duplicate, not stored twice. A bad reading is rejected by its index and the "
+    "good ones are stored. The answer comes only after the stored readings, and the charge "
+    "sessions detected from them, are committed. Bodies may be up to 16 MiB.",
+    response_model=ReadingBatchResult,
+    responses=WRITE,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": READINGS_BODY_SCHEMA}},
+        }
+    },
+)
+async def post_readings(
+    entityId: EntityId,  # noqa: N803
+    context: Context,
+    body: list[Any] = Body(),
+    # does not refuse the batch
+) -> Response:
+    if len(body) > MAX_READINGS_PER_BATCH:
+        raise InvalidInputError(
+            f"a batch holds at most {MAX_READINGS_PER_BATCH} readings, this one {len(body)}",
+            errors=[{"name": "body", "in": "body", "detail": "too many readings"}],
+        )
+    accepted = []
+    rejected = []
+    for index, item in enumerate(body):
+        incoming, errors = parse_reading(item, now_ms=context.now_ms)
+        if incoming is None:
+            rejected.append({"index": index, "errors": errors})
+        else:
+            accepted.append(incoming)
+    async with context.write() as connection:
+        result = await readings.ingest_readings(
+            connection,
+            tenant_id=context.principal.tenant_id,
+            entity_id=entityId,
+            readings=accepted,
+            now_ms=context.now_ms,
+            config=context.state.settings.detector_config,
+        )
+    return json_response(
+        {"stored": result.stored, "duplicates": result.duplicates, "rejected": rejected}
+    )
+
+
+@router.get(
+    "/v1/entities/{entityId}/readings",
+    summary="List the Readings of an Entity",
+    description="Readings with `start <= timestamp < end`, oldest first, paged like charge "
+    "sessions.",
+    response_model=ReadingPage,
+    responses=READ,
+)
+async def list_readings(
+    request: Request,
+    entityId: EntityId,  # noqa: N803
+    start: FrameStart,
+    context: Context,
+    end: FrameEnd = None,
+    pageSize: PageSize = DEFAULT_PAGE_SIZE,  # noqa: N803
+    continuationToken: ContinuationToken = None,  # noqa: N803
+) -> Response:
+    async with context.read() as connection:
+        page = await readings.list_readings(
+            connection,
+            tenant_id=context.principal.tenant_id,
+            entity_id=entityId,
+            frame_start_ms=start,
+            frame_end_ms=end,
+            page_size=pageSize,
+            continuation_token=continuationToken,
+            cursor_key=context.state.keys.continuation_token,
+            now_ms=context.now_ms,
+        )
+    return page_response(
+        request,
+        page,
+        reading_resource,
+        public_url=context.state.settings.public_url,
+        params={
+            "start": format_instant(page.frame.start_ms),
+            "end": format_instant(page.frame.end_ms),
+        },
+    )
+
+
+@router.get(
+    "/v1/entities/{entityId}/readings/last",
+    summary="Retrieve the last Reading of an Entity",
+    response_model=LastReading,
+    responses=READ,
+)
+async def last_reading(entityId: EntityId, context: Context) -> Response:  # noqa: N803
+    async with context.read() as connection:
+        row = await readings.last_reading(
+            connection, tenant_id=context.principal.tenant_id, entity_id=entityId
+        )
+    return json_response({"data": reading_resource(row)})

@@ -1,0 +1,166 @@
+"""re.alto's normalized Reading, as posted (units converted on the way in) and as listed."""
+
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+
+from chargeledger.api.schemas.common import FiniteFloat, InstantMs, PageOf, Strict, UnitText
+from chargeledger.domain.session_detection import Reading
+from chargeledger.domain.units import UnknownUnitError, to_km, to_kw, to_kwh
+from chargeledger.services.readings import IncomingReading
+
+# Clocks drift; a reading slightly ahead of ours is fine, one from the future is not.
+FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+
+
+class MeasurementIn(Strict):
+    unit: UnitText
+    value: FiniteFloat
+
+
+class TieredCounterIn(Strict):
+    """A cumulative energy counter, per register and in total."""
+
+    t1: FiniteFloat | None = None
+    t2: FiniteFloat | None = None
+    t3: FiniteFloat | None = None
+    t4: FiniteFloat | None = None
+    total: FiniteFloat | None = None
+    unit: UnitText = "kWh"
+
+
+class ReadingLocationIn(Strict):
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    accuracy: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] | None = Field(
+        default=None, description="Uncertainty of the position in metres"
+    )
+
+
+class ReadingIn(BaseModel):
+    """One reading. Any field but `timestamp` may be missing. Fields we do not interpret
+    (currents, voltages, ...) are kept as given and returned when the reading is listed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    timestamp: InstantMs
+    stateOfCharge: MeasurementIn | None = Field(default=None, description="%")  # noqa: N815
+    range: MeasurementIn | None = Field(default=None, description="km or mi")
+    isCharging: StrictBool | None = None  # noqa: N815
+    isPluggedIn: StrictBool | None = None  # noqa: N815
+    positiveActiveEnergy: TieredCounterIn | None = Field(  # noqa: N815
+        default=None, description="Cumulative imported energy, kWh or Wh"
+    )
+    positiveActiveInstantaneousPower: MeasurementIn | None = Field(  # noqa: N815
+        default=None, description="W or kW"
+    )
+    location: ReadingLocationIn | None = None
+    odometer: MeasurementIn | None = Field(default=None, description="km or mi")
+
+
+class RejectedReading(BaseModel):
+    index: int = Field(description="Position of the reading in the posted array, from 0")
+    errors: list[dict[str, str]] = Field(description="Each bad field: {name, detail}")
+
+
+class ReadingBatchResult(BaseModel):
+    stored: int = Field(description="Readings stored now")
+    duplicates: int = Field(description="Readings whose instant was already stored")
+    rejected: list[RejectedReading]
+
+
+class ReadingOut(BaseModel):
+    """A reading as stored, in the ledger's units; absent fields are left out."""
+
+    model_config = ConfigDict(extra="allow")
+
+    timestamp: str = Field(json_schema_extra={"format": "date-time"})
+
+
+class ReadingPage(PageOf[ReadingOut]):
+    """A page of Readings"""
+
+
+class LastReading(BaseModel):
+    data: ReadingOut
+
+
+def _error(name: str, detail: str) -> dict[str, str]:
+    return {"name": name, "detail": detail}
+
+
+def parse_reading(item: Any, *, now_ms: int) -> tuple[IncomingReading | None, list[dict[str, str]]]:
+    """One posted array element: the reading in stored units, or what is wrong with it."""
+    if not isinstance(item, dict):
+        return None, [_error("reading", "each reading must be a JSON object")]
+    try:
+        parsed = ReadingIn.model_validate(item)
+    except ValidationError as error:
+        return None, [
+            _error(
+                ".".join(str(part) for part in problem["loc"]) or "reading",
+                problem["msg"].removeprefix("Value error, "),
+            )
+            for problem in error.errors()
+        ]
+    errors: list[dict[str, str]] = []
+
+    def converted(measurement: MeasurementIn | None, name: str, convert: Any) -> float | None:
+        if measurement is None:
+            return None
+        try:
+            return float(convert(measurement.value, measurement.unit))
+        except UnknownUnitError as error:
+            errors.append(_error(f"{name}.unit", str(error)))
+            return None
+
+    if parsed.timestamp > now_ms + FUTURE_TOLERANCE_MS:
+        errors.append(_error("timestamp", "is in the future"))
+    soc = parsed.stateOfCharge
+    if soc is not None and soc.unit != "%":
+        errors.append(_error("stateOfCharge.unit", "unit must be %"))
+    if soc is not None and not 0 <= soc.value <= 100:
+        errors.append(_error("stateOfCharge.value", "must be between 0 and 100"))
+    counter = parsed.positiveActiveEnergy
+    tiers: list[float | None] = [None, None, None, None]
+    counter_total: float | None = None
+    if counter is not None:
+        try:
+            tiers = [
+                None if value is None else to_kwh(value, counter.unit)
+                for value in (counter.t1, counter.t2, counter.t3, counter.t4)
+            ]
+            given_total = counter.total
+            if given_total is None and all(value is not None for value in tiers):
+                counter_total = sum(value for value in tiers if value is not None)
+            elif given_total is not None:
+                counter_total = to_kwh(given_total, counter.unit)
+        except UnknownUnitError as error:
+            errors.append(_error("positiveActiveEnergy.unit", str(error)))
+        if counter_total is not None and counter_total < 0:
+            errors.append(_error("positiveActiveEnergy.total", "a counter cannot be negative"))
+    extra = parsed.model_extra or {}
+    try:
+        orjson.dumps(extra)
+    except orjson.JSONEncodeError as error:
+        errors.append(_error("reading", f"cannot be stored as JSON: {error}"))
+    location = parsed.location
+    reading = Reading(
+        timestamp_ms=parsed.timestamp,
+        soc_pct=None if soc is None else soc.value,
+        range_km=converted(parsed.range, "range", to_km),
+        is_charging=parsed.isCharging,
+        is_plugged_in=parsed.isPluggedIn,
+        energy_counter_kwh=counter_total,
+        power_kw=converted(
+            parsed.positiveActiveInstantaneousPower, "positiveActiveInstantaneousPower", to_kw
+        ),
+        latitude=None if location is None else location.latitude,
+        longitude=None if location is None else location.longitude,
+        position_uncertainty_m=None if location is None else location.accuracy,
+        odometer_km=converted(parsed.odometer, "odometer", to_km),
+    )
+    if errors:
+        return None, errors
+    return IncomingReading(reading, (tiers[0], tiers[1], tiers[2], tiers[3]), extra or None), []

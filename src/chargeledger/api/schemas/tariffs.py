@@ -1,0 +1,77 @@
+"""Tariff calendars (Entity Settings, our extension) and battery capacity."""
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from chargeledger.api.schemas.common import InstantMs, Strict
+
+RegisterName = Literal["t1", "t2", "t3", "t4"]
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
+TimeOfDay = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", examples=["07:00"])]
+PresetName = Literal["BE-day-night", "NL-normal-low"]
+
+
+class TariffRule(Strict):
+    # "register" would shadow BaseModel.register, hence the alias.
+    register_name: RegisterName = Field(alias="register")
+    days: list[DayName] = Field(min_length=1)
+    from_: TimeOfDay = Field(alias="from", description="Local time the period starts")
+    to: TimeOfDay = Field(
+        description="Local time it ends (exclusive; 24:00 is midnight). Earlier than `from` "
+        "wraps past midnight; equal to `from` is the whole day."
+    )
+
+
+class TariffCalendarIn(Strict):
+    """Either a `preset`, or a calendar of your own; `validFrom` in both cases."""
+
+    preset: PresetName | None = None
+    timeZone: str | None = Field(  # noqa: N815
+        default=None, max_length=64, examples=["Europe/Brussels"], description="IANA time zone"
+    )
+    country: str | None = Field(
+        default=None, max_length=3, description="ISO 3166 country whose public holidays count"
+    )
+    subdivision: str | None = Field(default=None, max_length=10)
+    rules: list[TariffRule] | None = Field(
+        default=None, max_length=50, description="Ordered; the first rule that matches wins"
+    )
+    defaultRegister: RegisterName | None = None  # noqa: N815
+    validFrom: InstantMs | None = Field(  # noqa: N815
+        default=None,
+        description="From this instant on the calendar applies; sessions before it keep "
+        "theirs. Omitted: since always.",
+    )
+
+
+class TariffRuleOut(BaseModel):
+    register_name: RegisterName = Field(alias="register")
+    days: list[DayName]
+    from_: str = Field(alias="from")
+    to: str
+
+
+class TariffCalendarVersion(BaseModel):
+    id: UUID
+    validFrom: str = Field(json_schema_extra={"format": "date-time"})  # noqa: N815
+    timeZone: str  # noqa: N815
+    country: str | None
+    subdivision: str | None
+    defaultRegister: RegisterName  # noqa: N815
+    rules: list[TariffRuleOut]
+
+
+class TariffCalendarVersions(BaseModel):
+    data: list[TariffCalendarVersion] = Field(description="Every version, oldest first")
+
+
+class BatteryCapacityIn(Strict):
+    value: Annotated[float, Field(gt=0, le=2000, allow_inf_nan=False)]
+    unit: Literal["kWh"] = "kWh"
+
+
+class BatteryCapacity(BaseModel):
+    value: float | None
+    unit: Literal["kWh"]

@@ -1,0 +1,418 @@
+"""Time-of-use tariff calendars, and splitting a session's energy into registers t1..t4.
+
+A calendar says which register meters energy at each local wall-clock time: ordered rules
+(first match wins), each naming a register, the days it applies to ("mon".."sun" and
+"holiday", a public holiday of the calendar's country), and a from/to time of day. A rule whose
+`from` is later than its `to` wraps past midnight and belongs to the day it starts on (Friday
+22:00-07:00 covers Saturday until 07:00); `from == to` covers the whole day. Times no rule covers
+go to the default register.
+
+Local time is computed in the calendar's IANA zone. Within a stretch of constant UTC offset,
+wall time is UTC plus that offset, so a day on which the clocks change is simply 23 or 25 hours
+long and every instant is charged by the wall clock actually showing then.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+
+from chargeledger.domain.charge_record import TieredEnergyKwh
+
+Register = Literal["t1", "t2", "t3", "t4"]
+REGISTERS: Final[tuple[Register, ...]] = ("t1", "t2", "t3", "t4")
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOLIDAY: Final = "holiday"
+DAY_TOKENS: Final = (*WEEKDAYS, HOLIDAY)
+
+_MINUTE_MS: Final = 60_000
+_DAY_MS: Final = 86_400_000
+_MINUTES_PER_DAY: Final = 1440
+
+
+class InvalidCalendarError(ValueError):
+    """A calendar that cannot be used; the message names the offending part."""
+
+
+@dataclass(frozen=True, slots=True)
+class TariffRule:
+    register: Register
+    days: frozenset[str]
+    from_minute: int  # minutes after local midnight, 0..1439
+    to_minute: int  # 0..1440; equal to from_minute means the whole day
+
+    def covers(
+        self, day_tokens: frozenset[str], previous_day_tokens: frozenset[str], minute: int
+    ) -> bool:
+        if self.from_minute == self.to_minute:
+            return bool(self.days & day_tokens)
+        if self.from_minute < self.to_minute:
+            return bool(self.days & day_tokens) and self.from_minute <= minute < self.to_minute
+        # Wraps past midnight: the evening part today, the morning part of a period that
+        # started on the previous day.
+        if minute >= self.from_minute:
+            return bool(self.days & day_tokens)
+        return minute < self.to_minute and bool(self.days & previous_day_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class TariffCalendar:
+    time_zone: str
+    rules: tuple[TariffRule, ...]
+    default_register: Register
+    country: str | None = None
+    subdivision: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidCalendarError(f"'{self.time_zone}' is not an IANA time zone") from None
+        if self.country is not None:
+            try:
+                _holidays(self.country, self.subdivision, 2024)
+            except NotImplementedError:
+                raise InvalidCalendarError(
+                    f"no public holidays are known for country '{self.country}'"
+                ) from None
+            except (ValueError, KeyError) as error:
+                raise InvalidCalendarError(
+                    f"subdivision '{self.subdivision}' of '{self.country}': {error}"
+                ) from None
+        elif self.subdivision is not None:
+            raise InvalidCalendarError("a subdivision needs a country")
+        uses_holidays = any(HOLIDAY in rule.days for rule in self.rules)
+        if uses_holidays and self.country is None:
+            raise InvalidCalendarError("rules that name 'holiday' need the calendar's country")
+
+    def register_at(self, local_day: date, minute: int) -> Register:
+        tokens = self._day_tokens(local_day)
+        previous = self._day_tokens(local_day - timedelta(days=1))
+        for rule in self.rules:
+            if rule.covers(tokens, previous, minute):
+                return rule.register
+        return self.default_register
+
+    def _day_tokens(self, day: date) -> frozenset[str]:
+        weekday = WEEKDAYS[day.weekday()]
+        if self.country is not None and day in _holidays(self.country, self.subdivision, day.year):
+            return frozenset((weekday, HOLIDAY))
+        return frozenset((weekday,))
+
+    @property
+    def edge_minutes(self) -> tuple[int, ...]:
+        """Every minute of the day at which the register can change."""
+        edges = {0, _MINUTES_PER_DAY}
+        for rule in self.rules:
+            edges.update((rule.from_minute, rule.to_minute))
+        return tuple(sorted(edges))
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarVersion:
+    """A calendar in force from `valid_from_ms` until the next version's start."""
+
+    valid_from_ms: int
+    calendar: TariffCalendar
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyInterval:
+    """Energy that flowed evenly between two instants (one step of a session's profile)."""
+
+    start_ms: int
+    end_ms: int
+    energy_kwh: float
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSegment:
+    start_ms: int
+    end_ms: int
+    register: Register
+
+
+@lru_cache(maxsize=512)
+def _holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
+
+
+def parse_time_of_day(text: str, *, allow_24: bool) -> int:
+    """'07:30' -> 450 minutes; '24:00' (end of day) only where allowed."""
+    parts = text.split(":")
+    if len(parts) != 2 or not all(len(part) == 2 and part.isdigit() for part in parts):
+        raise InvalidCalendarError(f"'{text}' is not a time of day like 07:30")
+    hours, minutes = int(parts[0]), int(parts[1])
+    if allow_24 and hours == 24 and minutes == 0:
+        return _MINUTES_PER_DAY
+    if hours > 23 or minutes > 59:
+        raise InvalidCalendarError(f"'{text}' is not a time of day like 07:30")
+    return hours * 60 + minutes
+
+
+def format_time_of_day(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def make_rule(register: str, days: Sequence[str], from_text: str, to_text: str) -> TariffRule:
+    if register not in REGISTERS:
+        raise InvalidCalendarError(f"register '{register}' is not one of t1, t2, t3, t4")
+    unknown = [day for day in days if day not in DAY_TOKENS]
+    if unknown or not days:
+        raise InvalidCalendarError(
+            f"days must be some of {', '.join(DAY_TOKENS)}; got {', '.join(days) or 'none'}"
+        )
+    return TariffRule(
+        register=register,
+        days=frozenset(days),
+        from_minute=parse_time_of_day(from_text, allow_24=False),
+        to_minute=parse_time_of_day(to_text, allow_24=True) % _MINUTES_PER_DAY,
+    )
+
+
+def _utc_offset_ms(zone: ZoneInfo, instant_ms: int) -> int:
+    offset = datetime.fromtimestamp(instant_ms / 1000, tz=UTC).astimezone(zone).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds() * 1000)
+
+
+def _constant_offset_pieces(
+    zone: ZoneInfo, start_ms: int, end_ms: int
+) -> list[tuple[int, int, int]]:
+    """Split [start, end) where the zone's UTC offset changes: (start, end, offset) pieces."""
+    pieces: list[tuple[int, int, int]] = []
+    cursor = start_ms
+    while cursor < end_ms:
+        offset = _utc_offset_ms(zone, cursor)
+        # Offsets change at most a few times a year; probe a day ahead, then bisect to the
+        # minute (changes happen on whole minutes).
+        probe = min(end_ms, cursor + _DAY_MS)
+        if _utc_offset_ms(zone, probe - 1) == offset:
+            if probe == end_ms:
+                pieces.append((cursor, end_ms, offset))
+                break
+            pieces.append((cursor, probe, offset))
+            cursor = probe
+            continue
+        low, high = cursor, probe - 1  # offset(low) == offset, offset(high) != offset
+        while high - low > 1:
+            middle = (low + high) // 2
+            if _utc_offset_ms(zone, middle) == offset:
+                low = middle
+            else:
+                high = middle
+        pieces.append((cursor, high, offset))
+        cursor = high
+    return _merge_pieces(pieces)
+
+
+def _merge_pieces(pieces: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    merged: list[tuple[int, int, int]] = []
+    for piece in pieces:
+        if merged and merged[-1][2] == piece[2] and merged[-1][1] == piece[0]:
+            merged[-1] = (merged[-1][0], piece[1], piece[2])
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _calendar_segments(
+    calendar: TariffCalendar, start_ms: int, end_ms: int
+) -> list[RegisterSegment]:
+    zone = ZoneInfo(calendar.time_zone)
+    edges = calendar.edge_minutes
+    segments: list[RegisterSegment] = []
+    for piece_start, piece_end, offset in _constant_offset_pieces(zone, start_ms, end_ms):
+        local = piece_start + offset
+        local_end = piece_end + offset
+        while local < local_end:
+            day_start = local - local % _DAY_MS
+            local_day = date(1970, 1, 1) + timedelta(days=day_start // _DAY_MS)
+            minute = (local - day_start) // _MINUTE_MS
+            next_edge = next(edge for edge in edges if edge > minute)
+            boundary = min(local_end, day_start + next_edge * _MINUTE_MS)
+            register = calendar.register_at(local_day, int(minute))
+            _append(segments, RegisterSegment(local - offset, boundary - offset, register))
+            local = boundary
+    return segments
+
+
+def _append(segments: list[RegisterSegment], segment: RegisterSegment) -> None:
+    if (
+        segments
+        and segments[-1].register == segment.register
+        and segments[-1].end_ms == segment.start_ms
+    ):
+        segments[-1] = RegisterSegment(segments[-1].start_ms, segment.end_ms, segment.register)
+    else:
+        segments.append(segment)
+
+
+def register_segments(
+    start_ms: int, end_ms: int, versions: Sequence[CalendarVersion]
+) -> list[RegisterSegment]:
+    """Which register meters each part of [start, end). Before the first calendar version
+    (or with none) everything is t1: a single-register meter."""
+    ordered = sorted(versions, key=lambda version: version.valid_from_ms)
+    segments: list[RegisterSegment] = []
+    cursor = start_ms
+    for index, version in enumerate([None, *ordered]):
+        version_end = ordered[index].valid_from_ms if index < len(ordered) else end_ms
+        piece_end = min(end_ms, max(cursor, version_end))
+        if piece_end > cursor:
+            if version is None:
+                _append(segments, RegisterSegment(cursor, piece_end, "t1"))
+            else:
+                for segment in _calendar_segments(version.calendar, cursor, piece_end):
+                    _append(segments, segment)
+            cursor = piece_end
+        if cursor >= end_ms:
+            break
+    return segments
+
+
+def split_energy(
+    intervals: Sequence[EnergyInterval], versions: Sequence[CalendarVersion]
+) -> TieredEnergyKwh:
+    """Energy per register: each interval's energy spread evenly over it and cut at every
+    register boundary. Registers are whole Wh that add up exactly to the total's whole Wh."""
+    steps = [interval for interval in intervals if interval.energy_kwh != 0]
+    per_register = dict.fromkeys(REGISTERS, 0.0)
+    if steps:
+        segments = register_segments(
+            min(step.start_ms for step in steps), max(step.end_ms for step in steps), versions
+        )
+        for step in sorted(steps, key=lambda interval: interval.start_ms):
+            if step.end_ms <= step.start_ms:
+                # Energy at an instant (no duration): it belongs to that instant's register.
+                register = _register_at(segments, step.start_ms)
+                per_register[register] += step.energy_kwh
+                continue
+            duration = step.end_ms - step.start_ms
+            for segment in segments:
+                overlap = min(step.end_ms, segment.end_ms) - max(step.start_ms, segment.start_ms)
+                if overlap > 0:
+                    per_register[segment.register] += step.energy_kwh * overlap / duration
+    return _whole_watt_hours(per_register, sum(step.energy_kwh for step in steps))
+
+
+def _register_at(segments: Sequence[RegisterSegment], instant_ms: int) -> Register:
+    for segment in segments:
+        if segment.start_ms <= instant_ms < segment.end_ms:
+            return segment.register
+    return segments[-1].register if segments else "t1"
+
+
+def _whole_watt_hours(per_register: dict[Register, float], total_kwh: float) -> TieredEnergyKwh:
+    """Round to Wh by largest remainder, so the registers sum to exactly the rounded total."""
+    total_wh = round(total_kwh * 1000)
+    exact_wh = {register: per_register[register] * 1000 for register in REGISTERS}
+    floors = {register: math.floor(value) for register, value in exact_wh.items()}
+    shortfall = total_wh - sum(floors.values())
+    by_remainder = sorted(REGISTERS, key=lambda register: floors[register] - exact_wh[register])
+    for index in range(abs(shortfall)):
+        register = by_remainder[index % len(REGISTERS)]
+        floors[register] += 1 if shortfall > 0 else -1
+    return TieredEnergyKwh(
+        t1=floors["t1"] / 1000,
+        t2=floors["t2"] / 1000,
+        t3=floors["t3"] / 1000,
+        t4=floors["t4"] / 1000,
+        total=total_wh / 1000,
+    )
+
+
+def constant_power_profile(start_ms: int, end_ms: int, energy_kwh: float) -> list[EnergyInterval]:
+    """A session known only by its start, end and energy: evenly spread over the whole of it."""
+    return [EnergyInterval(start_ms, end_ms, energy_kwh)]
+
+
+def calendar_to_dict(calendar: TariffCalendar) -> dict[str, object]:
+    """The calendar in the API's words (also how it is stored)."""
+    return {
+        "timeZone": calendar.time_zone,
+        "country": calendar.country,
+        "subdivision": calendar.subdivision,
+        "defaultRegister": calendar.default_register,
+        "rules": [
+            {
+                "register": rule.register,
+                "days": [day for day in DAY_TOKENS if day in rule.days],
+                "from": format_time_of_day(rule.from_minute),
+                "to": format_time_of_day(rule.to_minute),
+            }
+            for rule in calendar.rules
+        ],
+    }
+
+
+def calendar_from_dict(definition: dict[str, object]) -> TariffCalendar:
+    """Inverse of calendar_to_dict; InvalidCalendarError names what is wrong."""
+    rules_data = definition.get("rules") or []
+    if not isinstance(rules_data, list):
+        raise InvalidCalendarError("rules must be a list")
+    rules = []
+    for rule in rules_data:
+        if not isinstance(rule, dict):
+            raise InvalidCalendarError("each rule must be an object")
+        rules.append(
+            make_rule(
+                str(rule.get("register")),
+                [str(day) for day in rule.get("days") or []],
+                str(rule.get("from")),
+                str(rule.get("to")),
+            )
+        )
+    default = str(definition.get("defaultRegister") or "t1")
+    if default not in REGISTERS:
+        raise InvalidCalendarError(f"defaultRegister '{default}' is not one of t1, t2, t3, t4")
+    if not isinstance(definition.get("timeZone"), str):
+        raise InvalidCalendarError("timeZone is required, an IANA name such as Europe/Brussels")
+    country, subdivision = definition.get("country"), definition.get("subdivision")
+    return TariffCalendar(
+        time_zone=str(definition.get("timeZone")),
+        rules=tuple(rules),
+        default_register=default,
+        country=None if country is None else str(country),
+        subdivision=None if subdivision is None else str(subdivision),
+    )
+
+
+_WEEKEND_AND_HOLIDAYS = ["sat", "sun", "holiday"]
+_WORKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+
+# Belgian bi-hourly meters (Fluvius in Flanders, Sibelga in Brussels): day tariff on working
+# days 07:00-22:00, night tariff at all other times, all weekend, and on public holidays.
+# t1 = day, t2 = night.
+BELGIAN_DAY_NIGHT = TariffCalendar(
+    time_zone="Europe/Brussels",
+    country="BE",
+    rules=(
+        make_rule("t2", _WEEKEND_AND_HOLIDAYS, "00:00", "00:00"),
+        make_rule("t1", _WORKDAYS, "07:00", "22:00"),
+    ),
+    default_register="t2",
+)
+
+# Dutch dual-tariff meters (DSMR numbering): t1 = low ("dal"), t2 = normal. Normal on working
+# days 07:00-23:00; low at night, all weekend and on national holidays (most grid operators;
+# a few regions start low at 21:00: use a calendar of your own there).
+DUTCH_NORMAL_LOW = TariffCalendar(
+    time_zone="Europe/Amsterdam",
+    country="NL",
+    rules=(
+        make_rule("t1", _WEEKEND_AND_HOLIDAYS, "00:00", "00:00"),
+        make_rule("t2", _WORKDAYS, "07:00", "23:00"),
+    ),
+    default_register="t1",
+)
+
+PRESETS: Final[dict[str, TariffCalendar]] = {
+    "BE-day-night": BELGIAN_DAY_NIGHT,
+    "NL-normal-low": DUTCH_NORMAL_LOW,
+}

@@ -1,0 +1,180 @@
+"""Keeping an entity's detected sessions in step with its readings.
+
+After readings arrive (in order or not, on time or days late), the sessions around them are
+detected again from the stored readings and replace what was stored for that stretch of time.
+Only that stretch is read: it is widened until no stored session and no ongoing session is cut
+by its edges, plus a margin of the longest gap the detector bridges. A session that is found
+again keeps its id and `created`, so clients that stored it see a correction, not a new session.
+
+Everything happens in the caller's transaction with the entity locked, so the readings and
+the sessions derived from them are committed together: a crash leaves either both or neither.
+"""
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.domain.location_matching import match_locations
+from chargeledger.domain.session_detection import DetectedSession, DetectorConfig, detect_sessions
+from chargeledger.domain.tariffs import split_energy
+from chargeledger.services.entities import CHARGING_TYPES
+from chargeledger.services.location_matching import entity_geofences, stored_matches
+from chargeledger.services.tariffs import (
+    CalendarBook,
+    load_calendar_book,
+    tier_values,
+    with_capacity,
+)
+from chargeledger.storage import charge_sessions as sessions_repository
+from chargeledger.storage import detector_state as state_repository
+from chargeledger.storage import readings as readings_repository
+
+
+def detects_sessions(entity: sa.Row[Any]) -> bool:
+    return entity.type in CHARGING_TYPES and bool(entity.capture_charge_sessions)
+
+
+async def redetect(
+    connection: AsyncConnection,
+    *,
+    entity: sa.Row[Any],
+    from_ms: int,
+    to_ms: int,
+    now_ms: int,
+    config: DetectorConfig,
+) -> None:
+    """Detect the entity's sessions around [from, to] again and store the result.
+
+    The caller holds the entity's row lock (services take it with lock="update").
+    """
+    margin = max(config.gap_limit_ms, config.pause_limit_ms)
+    state = await state_repository.get(connection, entity_id=entity.id)
+    latest_ms = await readings_repository.latest_timestamp(connection, entity_id=entity.id)
+    window_start, window_end = from_ms, to_ms
+    if state is not None and state.open_since_ms is not None:
+        # An ongoing session runs from where it opened up to the newest reading.
+        window_start = min(window_start, state.open_since_ms)
+        window_end = max(window_end, latest_ms if latest_ms is not None else to_ms)
+    while True:
+        stored = await sessions_repository.detected_overlapping(
+            connection,
+            entity_id=entity.id,
+            from_ms=window_start - margin,
+            to_ms=window_end + margin,
+        )
+        widened_start = min([window_start, *(session.start_ms for session in stored)])
+        widened_end = max([window_end, *(session.end_ms for session in stored)])
+        if (widened_start, widened_end) == (window_start, window_end):
+            break
+        window_start, window_end = widened_start, widened_end
+
+    rows = await readings_repository.between(
+        connection, entity_id=entity.id, from_ms=window_start - margin, to_ms=window_end + margin
+    )
+    detected = detect_sessions(
+        [readings_repository.to_domain(row) for row in rows],
+        with_capacity(config, entity.battery_capacity_kwh),
+        now_ms=now_ms,
+    )
+    complete = [session for session in detected if session.complete]
+    await _replace(connection, entity=entity, stored=stored, detected=complete, now_ms=now_ms)
+
+    open_since = None if state is None else state.open_since_ms
+    reached_newest = latest_ms is None or window_end + margin >= latest_ms
+    if reached_newest:
+        # Only a window that reaches the newest reading can tell whether charging goes on.
+        ongoing = [session for session in detected if not session.complete]
+        open_since = ongoing[-1].start_ms if ongoing else None
+    await state_repository.save(
+        connection,
+        entity_id=entity.id,
+        open_since_ms=open_since,
+        last_reading_ms=latest_ms,
+        now_ms=now_ms,
+    )
+
+
+def _overlap_ms(stored: sa.Row[Any], detected: DetectedSession) -> int:
+    return int(min(stored.end_ms, detected.end_ms) - max(stored.start_ms, detected.start_ms))
+
+
+async def _replace(
+    connection: AsyncConnection,
+    *,
+    entity: sa.Row[Any],
+    stored: Sequence[sa.Row[Any]],
+    detected: Sequence[DetectedSession],
+    now_ms: int,
+) -> None:
+    geofences = await entity_geofences(connection, entity_id=entity.id)
+    book = await load_calendar_book(connection, entity_id=entity.id)
+    unclaimed = {session.id: session for session in stored}
+    for session in detected:
+        values = _session_values(session, geofences=geofences, book=book)
+        overlapping = [s for s in unclaimed.values() if _overlap_ms(s, session) >= 0]
+        if overlapping:
+            previous = max(overlapping, key=lambda s: _overlap_ms(s, session))
+            del unclaimed[previous.id]
+            if any(getattr(previous, column) != value for column, value in values.items()):
+                await sessions_repository.update_record(
+                    connection,
+                    entity_id=entity.id,
+                    session_id=previous.id,
+                    values={**values, "updated_ms": now_ms},
+                )
+            continue
+        await sessions_repository.insert_session(
+            connection,
+            values={
+                **values,
+                "entity_id": entity.id,
+                "id": uuid.uuid4(),
+                "external_id": None,
+                "created_ms": now_ms,
+                "updated_ms": now_ms,
+            },
+        )
+    # Stored sessions the readings no longer support (late data joined or dissolved them).
+    await sessions_repository.delete_sessions(
+        connection, entity_id=entity.id, session_ids=list(unclaimed)
+    )
+
+
+def _session_values(
+    session: DetectedSession, *, geofences: Sequence[Any], book: CalendarBook
+) -> dict[str, Any]:
+    matches = [] if session.position is None else match_locations(session.position, geofences)
+    matches_json, matched_address = stored_matches(matches)
+    best = matches[0].geofence.id if matches else None
+    tiers = (
+        None
+        if session.energy_kwh is None
+        else split_energy(session.profile, book.for_location(best))
+    )
+    energy_values = tier_values(tiers)
+    hours = (session.end_ms - session.start_ms) / 3_600_000
+    energy_kwh = energy_values["energy_kwh"]
+    position = session.position
+    return {
+        "start_ms": session.start_ms,
+        "end_ms": session.end_ms,
+        **energy_values,
+        "average_power_kw": None if energy_kwh is None else round(energy_kwh / hours, 3),
+        "soc_start_pct": session.soc_start_pct,
+        "soc_end_pct": session.soc_end_pct,
+        "range_start_km": session.range_start_km,
+        "range_end_km": session.range_end_km,
+        "latitude": None if position is None else position.latitude,
+        "longitude": None if position is None else position.longitude,
+        "position_uncertainty_m": None if position is None else position.uncertainty_m,
+        "address": None,
+        "location_matches_json": matches_json,
+        "matched_address": matched_address,
+        "source": "readings",
+        "method": session.method.value,
+        "energy_method": None if session.energy_method is None else session.energy_method.value,
+        "tiers_given": False,
+    }

@@ -1,0 +1,94 @@
+"""Readings: one row per entity and instant; inserts skip instants already stored."""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.domain.session_detection import Reading
+from chargeledger.storage.dialect import insert_on_conflict
+from chargeledger.storage.tables import readings
+
+
+async def insert_new(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> set[int]:
+    """Insert the rows whose (entity, timestamp) is not stored yet; their timestamps."""
+    if not rows:
+        return set()
+    statement = (
+        insert_on_conflict(connection, readings)
+        .on_conflict_do_nothing(index_elements=["entity_id", "timestamp_ms"])
+        .returning(readings.c.timestamp_ms)
+    )
+    result = await connection.execute(statement, list(rows))
+    return {row.timestamp_ms for row in result}
+
+
+async def between(
+    connection: AsyncConnection, *, entity_id: UUID, from_ms: int, to_ms: int
+) -> Sequence[sa.Row[Any]]:
+    """Readings with from <= timestamp <= to, oldest first."""
+    result = await connection.execute(
+        sa.select(readings)
+        .where(
+            readings.c.entity_id == entity_id,
+            readings.c.timestamp_ms >= from_ms,
+            readings.c.timestamp_ms <= to_ms,
+        )
+        .order_by(readings.c.timestamp_ms)
+    )
+    return result.all()
+
+
+async def list_page(
+    connection: AsyncConnection,
+    *,
+    entity_id: UUID,
+    frame_start_ms: int,
+    frame_end_ms: int,
+    after_ms: int | None,
+    limit: int,
+) -> Sequence[sa.Row[Any]]:
+    query = sa.select(readings).where(
+        readings.c.entity_id == entity_id,
+        readings.c.timestamp_ms >= frame_start_ms,
+        readings.c.timestamp_ms < frame_end_ms,
+    )
+    if after_ms is not None:
+        query = query.where(readings.c.timestamp_ms > after_ms)
+    result = await connection.execute(query.order_by(readings.c.timestamp_ms).limit(limit))
+    return result.all()
+
+
+async def last(connection: AsyncConnection, *, entity_id: UUID) -> sa.Row[Any] | None:
+    result = await connection.execute(
+        sa.select(readings)
+        .where(readings.c.entity_id == entity_id)
+        .order_by(readings.c.timestamp_ms.desc())
+        .limit(1)
+    )
+    return result.first()
+
+
+async def latest_timestamp(connection: AsyncConnection, *, entity_id: UUID) -> int | None:
+    value = await connection.scalar(
+        sa.select(sa.func.max(readings.c.timestamp_ms)).where(readings.c.entity_id == entity_id)
+    )
+    return None if value is None else int(value)
+
+
+def to_domain(row: sa.Row[Any]) -> Reading:
+    return Reading(
+        timestamp_ms=row.timestamp_ms,
+        soc_pct=row.soc_pct,
+        range_km=row.range_km,
+        is_charging=row.is_charging,
+        is_plugged_in=row.is_plugged_in,
+        energy_counter_kwh=row.energy_total_kwh,
+        power_kw=row.power_kw,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        position_uncertainty_m=row.position_uncertainty_m,
+        odometer_km=row.odometer_km,
+    )
