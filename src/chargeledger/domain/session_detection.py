@@ -244,7 +244,9 @@ def _build_session(
     ranges = [r.range_km for r in readings if r.range_km is not None]
     if energy_kwh is not None and energy_kwh < config.min_energy_kwh:
         return None
-    if energy_kwh is None and (len(soc) < 2 or soc[-1] - soc[0] < config.min_soc_gain_pct):
+    # Found by a rising state of charge alone: it must rise a full point, whatever the energy.
+    soc_gain_too_small = len(soc) < 2 or soc[-1] - soc[0] < config.min_soc_gain_pct
+    if method is DetectionMethod.STATE_OF_CHARGE and soc_gain_too_small:
         return None
     return DetectedSession(
         start_ms=readings[0].timestamp_ms,
@@ -278,10 +280,7 @@ def measure_energy(
     """The best energy estimate: counter, else power, else state of charge x capacity."""
     profile: list[EnergyInterval]
     if counters := _pairs(readings, lambda r: r.energy_counter_kwh):
-        # A counter that went down was reset (meter swap, firmware): count what it added.
-        profile = [
-            EnergyInterval(ta, tb, vb - va if vb >= va else vb) for ta, tb, va, vb in counters
-        ]
+        profile = _counter_profile(counters)
         method = EnergyMethod.COUNTER
     elif powers := _pairs(readings, lambda r: r.power_kw):
         profile = [
@@ -302,6 +301,24 @@ def measure_energy(
     else:
         return None, None, []
     return method, sum(step.energy_kwh for step in profile), profile
+
+
+# A counter that drops by more than this was reset (meter swap, firmware update); a smaller
+# drop is a reading jitter, not energy flowing back.
+COUNTER_RESET_DROP_KWH = 1.0
+
+
+def _counter_profile(pairs: Sequence[tuple[int, int, float, float]]) -> list[EnergyInterval]:
+    profile = []
+    high = pairs[0][2]  # the highest value counted so far: a jitter back is not counted twice
+    for earlier_ms, later_ms, _, value in pairs:
+        if value < high - COUNTER_RESET_DROP_KWH:
+            increment, high = value, value  # reset: it counted up from zero since
+        else:
+            increment = max(0.0, value - high)
+            high = max(high, value)
+        profile.append(EnergyInterval(earlier_ms, later_ms, increment))
+    return profile
 
 
 def _median_position(readings: Sequence[Reading]) -> Position | None:

@@ -67,6 +67,9 @@ class TariffCalendar:
     default_register: Register
     country: str | None = None
     subdivision: str | None = None
+    # Holidays (by the `holidays` package's English name) that do not count, for meters that
+    # ignore some of them (Dutch meters treat Good Friday as a working day).
+    ignored_holidays: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -75,8 +78,12 @@ class TariffCalendar:
             raise InvalidCalendarError(f"'{self.time_zone}' is not an IANA time zone") from None
         if self.country is not None:
             try:
-                _holidays(self.country, self.subdivision, 2024)
+                _holidays(self.country, self.subdivision, (), 2024)
             except NotImplementedError:
+                if self.country in holidays.list_supported_countries():
+                    raise InvalidCalendarError(
+                        f"'{self.subdivision}' is not a subdivision of '{self.country}'"
+                    ) from None
                 raise InvalidCalendarError(
                     f"no public holidays are known for country '{self.country}'"
                 ) from None
@@ -100,7 +107,9 @@ class TariffCalendar:
 
     def _day_tokens(self, day: date) -> frozenset[str]:
         weekday = WEEKDAYS[day.weekday()]
-        if self.country is not None and day in _holidays(self.country, self.subdivision, day.year):
+        if self.country is not None and day in _holidays(
+            self.country, self.subdivision, self.ignored_holidays, day.year
+        ):
             return frozenset((weekday, HOLIDAY))
         return frozenset((weekday,))
 
@@ -138,8 +147,16 @@ class RegisterSegment:
 
 
 @lru_cache(maxsize=512)
-def _holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
+def _holidays(
+    country: str, subdivision: str | None, ignored: tuple[str, ...], year: int
+) -> frozenset[date]:
+    calendar = holidays.country_holidays(country, subdiv=subdivision, years=year, language="en_US")
+    return frozenset(
+        day
+        for day, names in calendar.items()
+        # A day can carry several names ("Easter Monday; ..."): it counts if any is not ignored.
+        if any(name.strip() not in ignored for name in str(names).split(";"))
+    )
 
 
 def parse_time_of_day(text: str, *, allow_24: bool) -> int:
@@ -290,7 +307,7 @@ def split_energy(
         for step in sorted(steps, key=lambda interval: interval.start_ms):
             if step.end_ms <= step.start_ms:
                 # Energy at an instant (no duration): it belongs to that instant's register.
-                register = _register_at(segments, step.start_ms)
+                register = register_segments(step.start_ms, step.start_ms + 1, versions)[0].register
                 per_register[register] += step.energy_kwh
                 continue
             duration = step.end_ms - step.start_ms
@@ -301,17 +318,12 @@ def split_energy(
     return _whole_watt_hours(per_register, sum(step.energy_kwh for step in steps))
 
 
-def _register_at(segments: Sequence[RegisterSegment], instant_ms: int) -> Register:
-    for segment in segments:
-        if segment.start_ms <= instant_ms < segment.end_ms:
-            return segment.register
-    return segments[-1].register if segments else "t1"
-
-
 def _whole_watt_hours(per_register: dict[Register, float], total_kwh: float) -> TieredEnergyKwh:
     """Round to Wh by largest remainder, so the registers sum to exactly the rounded total."""
-    total_wh = round(total_kwh * 1000)
-    exact_wh = {register: per_register[register] * 1000 for register in REGISTERS}
+    # Rounded to a millionth of a Wh first: float noise must not decide which of two registers
+    # tied at half a Wh gets it (it would make the split depend on where readings fall).
+    total_wh = round(round(total_kwh * 1000, 6))
+    exact_wh = {register: round(per_register[register] * 1000, 6) for register in REGISTERS}
     floors = {register: math.floor(value) for register, value in exact_wh.items()}
     shortfall = total_wh - sum(floors.values())
     by_remainder = sorted(REGISTERS, key=lambda register: floors[register] - exact_wh[register])
@@ -338,6 +350,7 @@ def calendar_to_dict(calendar: TariffCalendar) -> dict[str, object]:
         "timeZone": calendar.time_zone,
         "country": calendar.country,
         "subdivision": calendar.subdivision,
+        "ignoredHolidays": list(calendar.ignored_holidays),
         "defaultRegister": calendar.default_register,
         "rules": [
             {
@@ -374,7 +387,11 @@ def calendar_from_dict(definition: dict[str, object]) -> TariffCalendar:
     if not isinstance(definition.get("timeZone"), str):
         raise InvalidCalendarError("timeZone is required, an IANA name such as Europe/Brussels")
     country, subdivision = definition.get("country"), definition.get("subdivision")
+    ignored = definition.get("ignoredHolidays") or []
+    if not isinstance(ignored, list):
+        raise InvalidCalendarError("ignoredHolidays must be a list of holiday names")
     return TariffCalendar(
+        ignored_holidays=tuple(str(name) for name in ignored),
         time_zone=str(definition.get("timeZone")),
         rules=tuple(rules),
         default_register=default,
@@ -401,10 +418,12 @@ BELGIAN_DAY_NIGHT = TariffCalendar(
 
 # Dutch dual-tariff meters (DSMR numbering): t1 = low ("dal"), t2 = normal. Normal on working
 # days 07:00-23:00; low at night, all weekend and on national holidays (most grid operators;
-# a few regions start low at 21:00: use a calendar of your own there).
+# a few regions start low at 21:00: use a calendar of your own there). Meters do not treat
+# Good Friday as a holiday, though the `holidays` package lists it for NL.
 DUTCH_NORMAL_LOW = TariffCalendar(
     time_zone="Europe/Amsterdam",
     country="NL",
+    ignored_holidays=("Good Friday",),
     rules=(
         make_rule("t1", _WEEKEND_AND_HOLIDAYS, "00:00", "00:00"),
         make_rule("t2", _WORKDAYS, "07:00", "23:00"),
