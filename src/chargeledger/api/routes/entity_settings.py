@@ -39,7 +39,14 @@ _CALENDAR_DESCRIPTION = (
 
 
 def _calendar(body: TariffCalendarIn) -> TariffCalendar:
-    custom = (body.timeZone, body.rules, body.defaultRegister, body.country, body.subdivision)
+    custom = (
+        body.timeZone,
+        body.rules,
+        body.defaultRegister,
+        body.country,
+        body.subdivision,
+        body.ignoredHolidays,
+    )
     if body.preset is not None:
         if any(value is not None for value in custom):
             raise InvalidInputError(
@@ -53,6 +60,7 @@ def _calendar(body: TariffCalendarIn) -> TariffCalendar:
                 "timeZone": body.timeZone,
                 "country": body.country,
                 "subdivision": body.subdivision,
+                "ignoredHolidays": body.ignoredHolidays,
                 "defaultRegister": body.defaultRegister,
                 "rules": [rule.model_dump(by_alias=True) for rule in body.rules or []],
             }

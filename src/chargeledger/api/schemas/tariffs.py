@@ -35,6 +35,12 @@ class TariffCalendarIn(Strict):
         default=None, max_length=3, description="ISO 3166 country whose public holidays count"
     )
     subdivision: str | None = Field(default=None, max_length=10)
+    ignoredHolidays: list[Annotated[str, Field(max_length=100)]] | None = Field(  # noqa: N815
+        default=None,
+        max_length=30,
+        description="Holidays (by their English name in the `holidays` package) your meter "
+        "does not treat as holidays",
+    )
     rules: list[TariffRule] | None = Field(
         default=None, max_length=50, description="Ordered; the first rule that matches wins"
     )
@@ -59,6 +65,7 @@ class TariffCalendarVersion(BaseModel):
     timeZone: str  # noqa: N815
     country: str | None
     subdivision: str | None
+    ignoredHolidays: list[str]  # noqa: N815
     defaultRegister: RegisterName  # noqa: N815
     rules: list[TariffRuleOut]
 
