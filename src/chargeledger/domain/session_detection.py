@@ -242,7 +242,8 @@ def _build_session(
     energy_method, energy_kwh, profile = measure_energy(readings, config)
     soc = [r.soc_pct for r in readings if r.soc_pct is not None]
     ranges = [r.range_km for r in readings if r.range_km is not None]
-    if energy_kwh is not None and energy_kwh < config.min_energy_kwh:
+    # Compared to the millionth of a kWh: 1000.05 - 1000.0 is 0.04999999999995 in floats.
+    if energy_kwh is not None and round(energy_kwh, 6) < config.min_energy_kwh:
         return None
     # Found by a rising state of charge alone: it must rise a full point, whatever the energy.
     soc_gain_too_small = len(soc) < 2 or soc[-1] - soc[0] < config.min_soc_gain_pct

@@ -36,7 +36,11 @@ _MINUTES_PER_DAY: Final = 1440
 
 
 class InvalidCalendarError(ValueError):
-    """A calendar that cannot be used; the message names the offending part."""
+    """A calendar that cannot be used; `field` names the offending part as the API does."""
+
+    def __init__(self, message: str, *, field: str = "body") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,27 +79,42 @@ class TariffCalendar:
         try:
             ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidCalendarError(f"'{self.time_zone}' is not an IANA time zone") from None
+            raise InvalidCalendarError(
+                f"'{self.time_zone}' is not an IANA time zone", field="timeZone"
+            ) from None
         if self.country is not None:
             try:
                 _holidays(self.country, self.subdivision, (), 2024)
             except NotImplementedError:
                 if self.country in holidays.list_supported_countries():
                     raise InvalidCalendarError(
-                        f"'{self.subdivision}' is not a subdivision of '{self.country}'"
+                        f"'{self.subdivision}' is not a subdivision of '{self.country}'",
+                        field="subdivision",
                     ) from None
                 raise InvalidCalendarError(
-                    f"no public holidays are known for country '{self.country}'"
+                    f"no public holidays are known for country '{self.country}'", field="country"
                 ) from None
             except (ValueError, KeyError) as error:
                 raise InvalidCalendarError(
-                    f"subdivision '{self.subdivision}' of '{self.country}': {error}"
+                    f"subdivision '{self.subdivision}' of '{self.country}': {error}",
+                    field="subdivision",
                 ) from None
+            unknown = set(self.ignored_holidays) - _holiday_names(self.country, self.subdivision)
+            if unknown:
+                raise InvalidCalendarError(
+                    f"{', '.join(sorted(unknown))}: not a holiday of '{self.country}' "
+                    "(use the English names of the holidays package)",
+                    field="ignoredHolidays",
+                )
         elif self.subdivision is not None:
-            raise InvalidCalendarError("a subdivision needs a country")
+            raise InvalidCalendarError("a subdivision needs a country", field="country")
+        elif self.ignored_holidays:
+            raise InvalidCalendarError("ignoredHolidays need a country", field="country")
         uses_holidays = any(HOLIDAY in rule.days for rule in self.rules)
         if uses_holidays and self.country is None:
-            raise InvalidCalendarError("rules that name 'holiday' need the calendar's country")
+            raise InvalidCalendarError(
+                "rules that name 'holiday' need the calendar's country", field="country"
+            )
 
     def register_at(self, local_day: date, minute: int) -> Register:
         tokens = self._day_tokens(local_day)
@@ -159,16 +178,27 @@ def _holidays(
     )
 
 
-def parse_time_of_day(text: str, *, allow_24: bool) -> int:
+@lru_cache(maxsize=64)
+def _holiday_names(country: str, subdivision: str | None) -> frozenset[str]:
+    """Every holiday name the country has in the years a ledger deals with."""
+    calendar = holidays.country_holidays(
+        country, subdiv=subdivision, years=range(2000, 2051), language="en_US"
+    )
+    return frozenset(name.strip() for names in calendar.values() for name in str(names).split(";"))
+
+
+def parse_time_of_day(text: str, *, allow_24: bool, field: str = "body") -> int:
     """'07:30' -> 450 minutes; '24:00' (end of day) only where allowed."""
     parts = text.split(":")
-    if len(parts) != 2 or not all(len(part) == 2 and part.isdigit() for part in parts):
-        raise InvalidCalendarError(f"'{text}' is not a time of day like 07:30")
+    if len(parts) != 2 or not all(
+        len(part) == 2 and part.isascii() and part.isdigit() for part in parts
+    ):
+        raise InvalidCalendarError(f"'{text}' is not a time of day like 07:30", field=field)
     hours, minutes = int(parts[0]), int(parts[1])
     if allow_24 and hours == 24 and minutes == 0:
         return _MINUTES_PER_DAY
     if hours > 23 or minutes > 59:
-        raise InvalidCalendarError(f"'{text}' is not a time of day like 07:30")
+        raise InvalidCalendarError(f"'{text}' is not a time of day like 07:30", field=field)
     return hours * 60 + minutes
 
 
@@ -178,17 +208,20 @@ def format_time_of_day(minute: int) -> str:
 
 def make_rule(register: str, days: Sequence[str], from_text: str, to_text: str) -> TariffRule:
     if register not in REGISTERS:
-        raise InvalidCalendarError(f"register '{register}' is not one of t1, t2, t3, t4")
+        raise InvalidCalendarError(
+            f"register '{register}' is not one of t1, t2, t3, t4", field="register"
+        )
     unknown = [day for day in days if day not in DAY_TOKENS]
     if unknown or not days:
         raise InvalidCalendarError(
-            f"days must be some of {', '.join(DAY_TOKENS)}; got {', '.join(days) or 'none'}"
+            f"days must be some of {', '.join(DAY_TOKENS)}; got {', '.join(days) or 'none'}",
+            field="days",
         )
     return TariffRule(
         register=register,
         days=frozenset(days),
-        from_minute=parse_time_of_day(from_text, allow_24=False),
-        to_minute=parse_time_of_day(to_text, allow_24=True) % _MINUTES_PER_DAY,
+        from_minute=parse_time_of_day(from_text, allow_24=False, field="from"),
+        to_minute=parse_time_of_day(to_text, allow_24=True, field="to") % _MINUTES_PER_DAY,
     )
 
 
@@ -370,26 +403,35 @@ def calendar_from_dict(definition: dict[str, object]) -> TariffCalendar:
     if not isinstance(rules_data, list):
         raise InvalidCalendarError("rules must be a list")
     rules = []
-    for rule in rules_data:
+    for index, rule in enumerate(rules_data):
         if not isinstance(rule, dict):
-            raise InvalidCalendarError("each rule must be an object")
-        rules.append(
-            make_rule(
-                str(rule.get("register")),
-                [str(day) for day in rule.get("days") or []],
-                str(rule.get("from")),
-                str(rule.get("to")),
+            raise InvalidCalendarError("each rule must be an object", field=f"rules.{index}")
+        try:
+            rules.append(
+                make_rule(
+                    str(rule.get("register")),
+                    [str(day) for day in rule.get("days") or []],
+                    str(rule.get("from")),
+                    str(rule.get("to")),
+                )
             )
-        )
+        except InvalidCalendarError as error:
+            raise InvalidCalendarError(str(error), field=f"rules.{index}.{error.field}") from None
     default = str(definition.get("defaultRegister") or "t1")
     if default not in REGISTERS:
-        raise InvalidCalendarError(f"defaultRegister '{default}' is not one of t1, t2, t3, t4")
+        raise InvalidCalendarError(
+            f"defaultRegister '{default}' is not one of t1, t2, t3, t4", field="defaultRegister"
+        )
     if not isinstance(definition.get("timeZone"), str):
-        raise InvalidCalendarError("timeZone is required, an IANA name such as Europe/Brussels")
+        raise InvalidCalendarError(
+            "timeZone is required, an IANA name such as Europe/Brussels", field="timeZone"
+        )
     country, subdivision = definition.get("country"), definition.get("subdivision")
     ignored = definition.get("ignoredHolidays") or []
     if not isinstance(ignored, list):
-        raise InvalidCalendarError("ignoredHolidays must be a list of holiday names")
+        raise InvalidCalendarError(
+            "ignoredHolidays must be a list of holiday names", field="ignoredHolidays"
+        )
     return TariffCalendar(
         ignored_holidays=tuple(str(name) for name in ignored),
         time_zone=str(definition.get("timeZone")),

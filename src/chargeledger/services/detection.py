@@ -80,13 +80,22 @@ async def redetect(
         now_ms=now_ms,
     )
     complete = [session for session in detected if session.complete]
-    await _replace(connection, entity=entity, stored=stored, detected=complete, now_ms=now_ms)
+    ongoing = [session for session in detected if not session.complete]
+    # A listed session that charging has resumed within the pause limit stays as it is while
+    # the charge goes on, and is extended (same id) once it ends: it never vanishes meanwhile.
+    held = [s for s in stored if any(_overlap_ms(s, run) >= 0 for run in ongoing)]
+    await _replace(
+        connection,
+        entity=entity,
+        stored=[s for s in stored if s not in held],
+        detected=complete,
+        now_ms=now_ms,
+    )
 
     open_since = None if state is None else state.open_since_ms
     reached_newest = latest_ms is None or window_end + margin >= latest_ms
     if reached_newest:
         # Only a window that reaches the newest reading can tell whether charging goes on.
-        ongoing = [session for session in detected if not session.complete]
         open_since = ongoing[-1].start_ms if ongoing else None
     await state_repository.save(
         connection,

@@ -44,10 +44,13 @@ class CalendarBook:
     location_versions: dict[UUID, list[CalendarVersion]] = field(default_factory=dict)
 
     def for_location(self, best_match: UUID | None) -> list[CalendarVersion]:
-        """A session matched to a location with its own calendar uses that one."""
-        if best_match is not None and best_match in self.location_versions:
-            return self.location_versions[best_match]
-        return self.entity_versions
+        """A session matched to a location with its own calendar uses that one from its first
+        version's validFrom on, and the entity's calendar before."""
+        if best_match is None or best_match not in self.location_versions:
+            return self.entity_versions
+        own = self.location_versions[best_match]
+        since = min(version.valid_from_ms for version in own)
+        return [v for v in self.entity_versions if v.valid_from_ms < since] + own
 
 
 async def load_calendar_book(connection: AsyncConnection, *, entity_id: UUID) -> CalendarBook:

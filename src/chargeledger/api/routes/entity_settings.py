@@ -67,7 +67,8 @@ def _calendar(body: TariffCalendarIn) -> TariffCalendar:
         )
     except InvalidCalendarError as error:
         raise InvalidInputError(
-            str(error), errors=[{"name": "body", "in": "body", "detail": str(error)}]
+            f"{error.field}: {error}",
+            errors=[{"name": error.field, "in": "body", "detail": str(error)}],
         ) from None
 
 

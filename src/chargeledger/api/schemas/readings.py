@@ -133,7 +133,8 @@ def parse_reading(item: Any, *, now_ms: int) -> tuple[IncomingReading | None, li
             ]
             given_total = counter.total
             if given_total is None and all(value is not None for value in tiers):
-                counter_total = sum(value for value in tiers if value is not None)
+                # Rounded: 1.2 + 3.4 + 0.1 kWh must read 4.7, not 4.699999999999999.
+                counter_total = round(sum(value for value in tiers if value is not None), 9)
             elif given_total is not None:
                 counter_total = to_kwh(given_total, counter.unit)
         except UnknownUnitError as error:
