@@ -33,7 +33,7 @@ ROW_SHORT = "imp-4,2024-05-30T13:00:00Z"
 ROW_NOT_A_NUMBER = "imp-5,2024-05-31T13:00:00Z,2024-05-31T15:00:00Z,6,4,0,0,abc,,,,,,,,,,"
 ROW_LAST = "imp-6,2024-06-01T13:00:00Z,2024-06-01T14:30:00Z,3,0,0,0,3,,,,,,,,,,"
 
-EXPECTED_KWH = {
+EXPECTED_KWH: dict[str, Any] = {
     "charge": {
         "averagePower": {"unit": "kW", "value": 5.0},
         "end": {"unit": "%", "value": 80.0},
@@ -48,7 +48,7 @@ EXPECTED_KWH = {
     "method": "external",
     "energyMethod": None,
 }
-EXPECTED_WH = {
+EXPECTED_WH: dict[str, Any] = {
     "charge": {
         "averagePower": {"unit": "kW", "value": 3.0},
         "end": {"unit": "%", "value": 40.0},
