@@ -23,11 +23,13 @@ from chargeledger.api.routes import (
     entity_settings,
     health,
     locations,
+    ocpp,
     readings,
 )
 from chargeledger.api.schemas.common import Problem
 from chargeledger.api.schemas.readings import ReadingIn
 from chargeledger.services.keys import load_signing_keys
+from chargeledger.services.ocpp import close_silent_transactions
 from chargeledger.services.readings import close_stale_sessions
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
             locations,
             charge_sessions,
             readings,
+            ocpp,
             health,
         )
     ]
@@ -139,16 +142,22 @@ def _problem_aware_openapi(app: FastAPI) -> dict[str, Any]:
 
 
 async def _sweep_stale_sessions(database: Database, settings: Settings) -> None:
-    """Close sessions of vehicles that stopped reporting mid-charge. Every process runs this;
-    the work is idempotent and each entity is locked while it is done."""
+    """Close sessions of vehicles that stopped reporting mid-charge and transactions of
+    chargers that went silent, and make the sessions of finished transactions still owed.
+    Every process runs this; the work is idempotent and each entity is locked while done."""
     while True:
         await asyncio.sleep(settings.stale_session_sweep_seconds)
         try:
-            await close_stale_sessions(
-                database, now_ms=system_clock_ms(), config=settings.detector_config
+            now_ms = system_clock_ms()
+            await close_stale_sessions(database, now_ms=now_ms, config=settings.detector_config)
+            await close_silent_transactions(
+                database,
+                now_ms=now_ms,
+                timeout_ms=round(settings.ocpp_transaction_timeout_hours * 3_600_000),
+                config=settings.detector_config,
             )
         except Exception:
-            logger.exception("closing stale sessions failed; trying again next round")
+            logger.exception("the periodic sweep failed; trying again next round")
 
 
 def create_app_from_environment() -> FastAPI:

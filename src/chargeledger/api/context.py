@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import HTTPConnection
 
 from chargeledger.errors import UnauthorizedError
 from chargeledger.services.auth import Principal, check_client_active, decode_access_token
@@ -31,6 +32,12 @@ class AppState:
 
 def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.chargeledger
+    return state
+
+
+def app_state_of(connection: HTTPConnection) -> AppState:
+    """The same for a WebSocket (or any connection)."""
+    state: AppState = connection.app.state.chargeledger
     return state
 
 

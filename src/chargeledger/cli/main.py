@@ -7,7 +7,7 @@ import typer
 
 from chargeledger.api.context import system_clock_ms
 from chargeledger.cli import demo as demo_command
-from chargeledger.cli import importer
+from chargeledger.cli import importer, simulate
 from chargeledger.cli.common import (
     DatabaseOption,
     fail,
@@ -104,4 +104,5 @@ def client_revoke(client_id: UUID, database_url: DatabaseOption = None) -> None:
 
 
 app.command("import")(importer.import_command)
+app.command("simulate-charger")(simulate.simulate_charger_command)
 app.command("demo")(demo_command.demo_command)

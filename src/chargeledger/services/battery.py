@@ -29,7 +29,7 @@ async def set_battery_capacity(
         connection, entity_id=entity_id, capacity_kwh=capacity_kwh
     )
     entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
-    if detects_sessions(entity):
+    if await detects_sessions(connection, entity):
         spans = await sessions_repository.detected_spans_measured_by(
             connection, entity_id=entity_id, energy_methods=(None, EnergyMethod.STATE_OF_CHARGE)
         )

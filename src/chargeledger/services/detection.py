@@ -30,11 +30,16 @@ from chargeledger.services.tariffs import (
 )
 from chargeledger.storage import charge_sessions as sessions_repository
 from chargeledger.storage import detector_state as state_repository
+from chargeledger.storage import ocpp as ocpp_repository
 from chargeledger.storage import readings as readings_repository
 
 
-def detects_sessions(entity: sa.Row[Any]) -> bool:
-    return entity.type in CHARGING_TYPES and bool(entity.capture_charge_sessions)
+async def detects_sessions(connection: AsyncConnection, entity: sa.Row[Any]) -> bool:
+    """Whether the entity's readings make sessions: an EV or ChargePoint capturing sessions,
+    and not an OCPP charge point, whose sessions are its transactions."""
+    if entity.type not in CHARGING_TYPES or not entity.capture_charge_sessions:
+        return False
+    return await ocpp_repository.station_by_entity(connection, entity_id=entity.id) is None
 
 
 async def redetect(
@@ -122,7 +127,7 @@ async def _replace(
     book = await load_calendar_book(connection, entity_id=entity.id)
     unclaimed = {session.id: session for session in stored}
     for session in detected:
-        values = _session_values(session, geofences=geofences, book=book)
+        values = session_values(session, geofences=geofences, book=book)
         overlapping = [s for s in unclaimed.values() if _overlap_ms(s, session) >= 0]
         if overlapping:
             previous = max(overlapping, key=lambda s: _overlap_ms(s, session))
@@ -152,9 +157,15 @@ async def _replace(
     )
 
 
-def _session_values(
-    session: DetectedSession, *, geofences: Sequence[Any], book: CalendarBook
+def session_values(
+    session: DetectedSession,
+    *,
+    geofences: Sequence[Any],
+    book: CalendarBook,
+    source: str = "readings",
+    method: str | None = None,
 ) -> dict[str, Any]:
+    """The stored columns of a computed session: matched, split, averaged."""
     matches = [] if session.position is None else match_locations(session.position, geofences)
     matches_json, matched_address = stored_matches(matches)
     best = matches[0].geofence.id if matches else None
@@ -182,8 +193,8 @@ def _session_values(
         "address": None,
         "location_matches_json": matches_json,
         "matched_address": matched_address,
-        "source": "readings",
-        "method": session.method.value,
+        "source": source,
+        "method": session.method.value if method is None else method,
         "energy_method": None if session.energy_method is None else session.energy_method.value,
         "tiers_given": False,
     }

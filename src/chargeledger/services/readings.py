@@ -88,7 +88,7 @@ async def ingest_readings(
     stored = await readings_repository.insert_new(
         connection, [_row(entity_id, r, now_ms) for r in first_of_each_instant.values()]
     )
-    if stored and detects_sessions(entity):
+    if stored and await detects_sessions(connection, entity):
         await redetect(
             connection,
             entity=entity,
@@ -180,7 +180,7 @@ async def close_stale_sessions(database: Database, *, now_ms: int, config: Detec
                 continue
             if state.last_reading_ms is None or state.last_reading_ms >= silent_since_ms:
                 continue  # a reading arrived since we looked
-            if not detects_sessions(entity):
+            if not await detects_sessions(connection, entity):
                 await state_repository.save(
                     connection,
                     entity_id=entity_id,

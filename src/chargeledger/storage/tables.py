@@ -166,3 +166,72 @@ tariff_calendars = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Index(None, "entity_id", "location_id", "valid_from_ms"),
 )
+
+# OCPP charge points: one per ChargePoint entity that may connect; the identity is globally
+# unique because the WebSocket URL (/ocpp/<identity>) names no tenant.
+ocpp_stations = sa.Table(
+    "ocpp_stations",
+    metadata,
+    sa.Column("identity", sa.String(48), primary_key=True),
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("protocol", sa.String(16), nullable=True),
+    sa.Column("vendor", sa.Text, nullable=True),
+    sa.Column("model", sa.Text, nullable=True),
+    sa.Column("serial_number", sa.Text, nullable=True),
+    sa.Column("firmware_version", sa.Text, nullable=True),
+    sa.Column("last_boot_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+# Transactions as the charge point reports them; a finished one becomes a charge session.
+ocpp_transactions = sa.Table(
+    "ocpp_transactions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), nullable=False),
+    # 1.6: the integer transactionId we assigned, as text; 2.0.1: the station's own id.
+    sa.Column("transaction_key", sa.String(64), nullable=False),
+    sa.Column("number", sa.Integer, nullable=True),
+    sa.Column("connector_id", sa.Integer, nullable=True),
+    sa.Column("evse_id", sa.Integer, nullable=True),
+    sa.Column("id_tag", sa.Text, nullable=True),
+    sa.Column("start_ms", sa.BigInteger, nullable=True),
+    sa.Column("meter_start_wh", sa.Double, nullable=True),
+    sa.Column("stop_ms", sa.BigInteger, nullable=True),
+    sa.Column("meter_stop_wh", sa.Double, nullable=True),
+    sa.Column("stop_reason", sa.String(64), nullable=True),
+    # open, stopped, timed-out (closed by us), unknown-start (a stop we never saw start)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("last_message_ms", sa.BigInteger, nullable=False),
+    sa.Column("needs_session", sa.Boolean, nullable=False),
+    sa.Column("session_id", sa.Uuid, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("entity_id", "transaction_key"),
+    sa.Index(None, "entity_id", "number"),
+    sa.Index(None, "status", "last_message_ms"),
+    sa.Index(None, "needs_session"),
+)
+
+# 2.0.1 TransactionEvents seen, by seqNo: a repeat is recognised and changes nothing.
+ocpp_transaction_events = sa.Table(
+    "ocpp_transaction_events",
+    metadata,
+    sa.Column("transaction_id", sa.Uuid, primary_key=True),
+    sa.Column("seq_no", sa.Integer, primary_key=True),
+    sa.Column("event_type", sa.String(16), nullable=False),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+)
+
+# A transaction's meter values (its energy profile), one per instant.
+ocpp_meter_samples = sa.Table(
+    "ocpp_meter_samples",
+    metadata,
+    sa.Column("transaction_id", sa.Uuid, primary_key=True),
+    sa.Column("timestamp_ms", sa.BigInteger, primary_key=True),
+    sa.Column("energy_kwh", sa.Double, nullable=True),
+    sa.Column("power_kw", sa.Double, nullable=True),
+    sa.Column("soc_pct", sa.Double, nullable=True),
+)

@@ -1,0 +1,84 @@
+"""One charge point's WebSocket: handshake checks, then its messages until it disconnects."""
+
+import logging
+from collections.abc import Callable
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chargeledger.domain.session_detection import DetectorConfig
+from chargeledger.ingest.ocpp.base import LedgerChargePoint, OcppContext
+from chargeledger.ingest.ocpp.connection import ChargerDisconnectedError, StarletteConnection
+from chargeledger.ingest.ocpp.handshake import (
+    SUPPORTED_SUBPROTOCOLS,
+    basic_credentials,
+    choose_subprotocol,
+)
+from chargeledger.ingest.ocpp.v16 import ChargePoint16
+from chargeledger.ingest.ocpp.v201 import ChargePoint201
+from chargeledger.services import ocpp as ocpp_service
+from chargeledger.services.ocpp import Station
+from chargeledger.storage.database import Database
+
+logger = logging.getLogger("chargeledger.ocpp")
+
+_HANDLERS: dict[str, type[LedgerChargePoint]] = {
+    "ocpp1.6": ChargePoint16,
+    "ocpp2.0.1": ChargePoint201,
+}
+# WebSocket close codes for refusals after the handshake would have been too late; before
+# it, closing makes the server answer the upgrade with HTTP 403.
+_POLICY_VIOLATION = 1008
+
+
+async def serve_charge_point(
+    websocket: WebSocket,
+    identity: str,
+    *,
+    database: Database,
+    detector_config: DetectorConfig,
+    clock_ms: Callable[[], int],
+) -> None:
+    client = websocket.client.host if websocket.client else "?"
+    offered = list(websocket.scope.get("subprotocols") or [])
+    subprotocol = choose_subprotocol(offered)
+    if subprotocol is None:
+        logger.warning(
+            "refused %s from %s: it offers %s, we speak %s",
+            identity,
+            client,
+            offered or "no subprotocol",
+            ", ".join(SUPPORTED_SUBPROTOCOLS),
+        )
+        await websocket.close(code=_POLICY_VIOLATION)
+        return
+    station = await _authenticate(websocket, identity, database)
+    if station is None:
+        # Never the password in the log: who, from where, and why.
+        logger.warning("refused %s from %s: unknown identity or wrong password", identity, client)
+        await websocket.close(code=_POLICY_VIOLATION)
+        return
+    await websocket.accept(subprotocol=subprotocol)
+    context = OcppContext(
+        database=database, station=station, detector_config=detector_config, clock_ms=clock_ms
+    )
+    charge_point = _HANDLERS[subprotocol](identity, StarletteConnection(websocket), context)
+    logger.info("%s connected from %s speaking %s", identity, client, subprotocol)
+    await ocpp_service.record_connection(
+        context.database, station, protocol=subprotocol, now_ms=context.clock_ms()
+    )
+    try:
+        await charge_point.start()
+    except (ChargerDisconnectedError, WebSocketDisconnect):
+        pass
+    finally:
+        await charge_point.drain()
+        logger.info("%s disconnected", identity)
+
+
+async def _authenticate(websocket: WebSocket, identity: str, database: Database) -> Station | None:
+    credentials = basic_credentials(websocket.headers.get("authorization"))
+    if credentials is None or credentials[0] != identity:
+        return None
+    return await ocpp_service.authenticate_station(
+        database, identity=identity, password=credentials[1]
+    )

@@ -1,0 +1,143 @@
+"""OCPP 1.6J: what a charge point sends us, and our answers."""
+
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v16 import call, call_result
+from ocpp.v16.datatypes import IdTagInfo
+from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+
+from chargeledger.domain.instants import InvalidInstantError, parse_instant_ms
+from chargeledger.ingest.ocpp.base import LedgerChargePoint, now_text
+from chargeledger.services import ocpp as ocpp_service
+
+# We record charging; we do not decide who may charge: every idTag is accepted.
+ACCEPTED = IdTagInfo(status=AuthorizationStatus.accepted)
+
+
+class ChargePoint16(LedgerChargePoint):
+    _call = call
+    _call_result = call_result
+    _ocpp_version = "1.6"
+    format_violation_code = "FormationViolation"
+
+    def instant(self, text: str) -> int:
+        try:
+            return parse_instant_ms(text)
+        except InvalidInstantError as error:
+            raise self.property_violation(str(error)) from None
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(
+        self, charge_point_vendor: str, charge_point_model: str, **details: Any
+    ) -> call_result.BootNotification:
+        now_ms = self.now_ms()
+        await ocpp_service.record_connection(
+            self.context.database,
+            self.context.station,
+            protocol="ocpp1.6",
+            now_ms=now_ms,
+            vendor=charge_point_vendor,
+            model=charge_point_model,
+            serial_number=details.get("charge_point_serial_number"),
+            firmware_version=details.get("firmware_version"),
+        )
+        return call_result.BootNotification(
+            current_time=now_text(now_ms),
+            interval=self.context.heartbeat_interval_s,
+            status=RegistrationStatus.accepted,
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self) -> call_result.Heartbeat:
+        now_ms = self.now_ms()
+        await ocpp_service.record_connection(
+            self.context.database, self.context.station, protocol=None, now_ms=now_ms
+        )
+        return call_result.Heartbeat(current_time=now_text(now_ms))
+
+    @on(Action.status_notification)
+    async def on_status_notification(
+        self, connector_id: int, error_code: str, status: str, **details: Any
+    ) -> call_result.StatusNotification:
+        await ocpp_service.record_connection(
+            self.context.database, self.context.station, protocol=None, now_ms=self.now_ms()
+        )
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str) -> call_result.Authorize:
+        return call_result.Authorize(id_tag_info=ACCEPTED)
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(
+        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **details: Any
+    ) -> call_result.StartTransaction:
+        number = await ocpp_service.record_start_v16(
+            self.context.database,
+            self.context.station,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            timestamp_ms=self.instant(timestamp),
+            meter_start_wh=float(meter_start),
+            now_ms=self.now_ms(),
+        )
+        return call_result.StartTransaction(transaction_id=number, id_tag_info=ACCEPTED)
+
+    @on(Action.meter_values)
+    async def on_meter_values(
+        self,
+        connector_id: int,
+        meter_value: list[dict[str, Any]],
+        call_unique_id: str,
+        transaction_id: int | None = None,
+        **details: Any,
+    ) -> call_result.MeterValues:
+        transaction = await ocpp_service.record_meter_values(
+            self.context.database,
+            self.context.station,
+            transaction_key=None if transaction_id is None else str(transaction_id),
+            samples=self.samples(meter_value),
+            now_ms=self.now_ms(),
+        )
+        self.owe_session(call_unique_id, transaction)
+        return call_result.MeterValues()
+
+    @after(Action.meter_values)
+    def after_meter_values(self, call_unique_id: str, **payload: Any) -> None:
+        # Late meter values of a finished transaction change its session.
+        self.compute_owed_session(call_unique_id)
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(
+        self,
+        meter_stop: int,
+        timestamp: str,
+        transaction_id: int,
+        call_unique_id: str,
+        reason: str | None = None,
+        id_tag: str | None = None,
+        transaction_data: list[dict[str, Any]] | None = None,
+        **details: Any,
+    ) -> call_result.StopTransaction:
+        transaction = await ocpp_service.record_stop_v16(
+            self.context.database,
+            self.context.station,
+            transaction_number=transaction_id,
+            timestamp_ms=self.instant(timestamp),
+            meter_stop_wh=float(meter_stop),
+            reason=reason,
+            samples=self.samples(transaction_data),
+            now_ms=self.now_ms(),
+        )
+        self.owe_session(call_unique_id, transaction)
+        return call_result.StopTransaction(id_tag_info=ACCEPTED if id_tag else None)
+
+    @after(Action.stop_transaction)
+    def after_stop_transaction(self, call_unique_id: str, **payload: Any) -> None:
+        self.compute_owed_session(call_unique_id)
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **details: Any) -> call_result.DataTransfer:
+        # No vendor extensions here; the spec's answer for a vendor we do not know.
+        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)

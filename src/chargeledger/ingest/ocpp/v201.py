@@ -1,0 +1,118 @@
+"""OCPP 2.0.1: what a charging station sends us, and our answers."""
+
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import call, call_result
+from ocpp.v201.enums import Action, AuthorizationStatusEnumType, RegistrationStatusEnumType
+
+from chargeledger.domain.instants import InvalidInstantError, parse_instant_ms
+from chargeledger.ingest.ocpp.base import LedgerChargePoint, now_text
+from chargeledger.services import ocpp as ocpp_service
+
+# We record charging; we do not decide who may charge: every token is accepted.
+ACCEPTED = {"status": AuthorizationStatusEnumType.accepted}
+
+
+class ChargePoint201(LedgerChargePoint):
+    _call = call
+    _call_result = call_result
+    _ocpp_version = "2.0.1"
+
+    def instant(self, text: str) -> int:
+        try:
+            return parse_instant_ms(text)
+        except InvalidInstantError as error:
+            raise self.property_violation(str(error)) from None
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(
+        self, charging_station: dict[str, Any], reason: str, **details: Any
+    ) -> call_result.BootNotification:
+        now_ms = self.now_ms()
+        await ocpp_service.record_connection(
+            self.context.database,
+            self.context.station,
+            protocol="ocpp2.0.1",
+            now_ms=now_ms,
+            vendor=charging_station.get("vendor_name"),
+            model=charging_station.get("model"),
+            serial_number=charging_station.get("serial_number"),
+            firmware_version=charging_station.get("firmware_version"),
+        )
+        return call_result.BootNotification(
+            current_time=now_text(now_ms),
+            interval=self.context.heartbeat_interval_s,
+            status=RegistrationStatusEnumType.accepted,
+        )
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self) -> call_result.Heartbeat:
+        now_ms = self.now_ms()
+        await ocpp_service.record_connection(
+            self.context.database, self.context.station, protocol=None, now_ms=now_ms
+        )
+        return call_result.Heartbeat(current_time=now_text(now_ms))
+
+    @on(Action.status_notification)
+    async def on_status_notification(self, **details: Any) -> call_result.StatusNotification:
+        await ocpp_service.record_connection(
+            self.context.database, self.context.station, protocol=None, now_ms=self.now_ms()
+        )
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_token: dict[str, Any], **details: Any) -> call_result.Authorize:
+        return call_result.Authorize(id_token_info=ACCEPTED)
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(
+        self,
+        event_type: str,
+        timestamp: str,
+        trigger_reason: str,
+        seq_no: int,
+        transaction_info: dict[str, Any],
+        call_unique_id: str,
+        meter_value: list[dict[str, Any]] | None = None,
+        evse: dict[str, Any] | None = None,
+        id_token: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> call_result.TransactionEvent:
+        transaction_id, session_owed = await ocpp_service.record_transaction_event_v201(
+            self.context.database,
+            self.context.station,
+            ocpp_service.TransactionEventV201(
+                event_type=event_type,
+                transaction_key=str(transaction_info["transaction_id"]),
+                seq_no=seq_no,
+                timestamp_ms=self.instant(timestamp),
+                samples=self.samples(meter_value),
+                evse_id=None if evse is None else evse.get("id"),
+                connector_id=None if evse is None else evse.get("connector_id"),
+                id_token=None if id_token is None else id_token.get("id_token"),
+                stopped_reason=transaction_info.get("stopped_reason"),
+            ),
+            now_ms=self.now_ms(),
+        )
+        if session_owed:
+            self.owe_session(call_unique_id, transaction_id)
+        return call_result.TransactionEvent(id_token_info=ACCEPTED if id_token else None)
+
+    @after(Action.transaction_event)
+    def after_transaction_event(self, call_unique_id: str, **payload: Any) -> None:
+        self.compute_owed_session(call_unique_id)
+
+    @on(Action.meter_values)
+    async def on_meter_values(
+        self, evse_id: int, meter_value: list[dict[str, Any]], **details: Any
+    ) -> call_result.MeterValues:
+        # Meter values outside a transaction: readings of the charging station only.
+        await ocpp_service.record_meter_values(
+            self.context.database,
+            self.context.station,
+            transaction_key=None,
+            samples=self.samples(meter_value),
+            now_ms=self.now_ms(),
+        )
+        return call_result.MeterValues()

@@ -1,0 +1,572 @@
+"""Charge points over OCPP: credentials, what their messages record, and the charge sessions
+their transactions become.
+
+Message handlers call the `record_*` functions, which store and return at once (each in its
+own short transaction, with the charge point's entity locked so its messages apply in order).
+Turning a finished transaction into a session is separate (`compute_transaction_session`),
+run after the charger has its answer, and again by a periodic sweep for any transaction whose
+session is still owed (`needs_session`), so a crash between the two loses nothing.
+"""
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.domain.location_matching import Position
+from chargeledger.domain.meter_values import Sample, transaction_readings
+from chargeledger.domain.session_detection import (
+    DetectedSession,
+    DetectionMethod,
+    DetectorConfig,
+    Reading,
+    measure_energy,
+)
+from chargeledger.errors import ConflictError, InvalidInputError
+from chargeledger.services.detection import session_values
+from chargeledger.services.entities import EntityType, get_entity
+from chargeledger.services.location_matching import entity_geofences
+from chargeledger.services.tariffs import load_calendar_book
+from chargeledger.storage import charge_sessions as sessions_repository
+from chargeledger.storage import entities as entities_repository
+from chargeledger.storage import locations as locations_repository
+from chargeledger.storage import ocpp as ocpp_repository
+from chargeledger.storage import readings as readings_repository
+from chargeledger.storage.database import Database
+
+# Charger passwords are long random strings (OCPP security profile 1 asks for 16 to 40
+# characters), not what people choose, so a light argon2 suffices; a charger fleet
+# reconnecting after an outage must not cost minutes of CPU.
+_hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+_DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
+MIN_PASSWORD_LENGTH = 16
+MAX_PASSWORD_LENGTH = 40
+MIN_SESSION_ENERGY_KWH = 0.05  # as for sessions from readings: less is noise
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    identity: str
+    entity_id: UUID
+    tenant_id: UUID
+
+
+# --- credentials and connections --------------------------------------------------------
+
+
+async def set_credentials(
+    connection: AsyncConnection, *, tenant_id: UUID, entity_id: UUID, password: str, now_ms: int
+) -> str:
+    """Let the ChargePoint connect with its identifier as identity and this password."""
+    entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
+    if entity.type != EntityType.CHARGE_POINT:
+        raise ConflictError(
+            f"entity {entity_id} is a {entity.type}; only a ChargePoint speaks OCPP"
+        )
+    if not entity.identifier:
+        raise ConflictError(
+            f"entity {entity_id} has no identifier; its OCPP identity is its identifier"
+        )
+    claimed = await ocpp_repository.station_by_identity(connection, identity=entity.identifier)
+    if claimed is not None and claimed.entity_id != entity_id:
+        raise ConflictError(
+            f"OCPP identity '{entity.identifier}' already belongs to another charge point"
+        )
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInputError(
+            f"the password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
+            errors=[{"name": "password", "in": "body", "detail": "wrong length"}],
+        )
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    await ocpp_repository.put_station(
+        connection,
+        identity=entity.identifier,
+        entity_id=entity_id,
+        password_hash=password_hash,
+        now_ms=now_ms,
+    )
+    return str(entity.identifier)
+
+
+async def authenticate_station(
+    database: Database, *, identity: str, password: str
+) -> Station | None:
+    """The station, if the identity is known and the password right; else None."""
+    async with database.read() as connection:
+        station = await ocpp_repository.station_by_identity(connection, identity=identity)
+    stored_hash = _DUMMY_HASH if station is None else station.password_hash
+    try:
+        await asyncio.to_thread(_hasher.verify, stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if station is None:
+        return None
+    return Station(identity=identity, entity_id=station.entity_id, tenant_id=station.tenant_id)
+
+
+async def station_known(database: Database, *, identity: str) -> bool:
+    async with database.read() as connection:
+        return await ocpp_repository.station_by_identity(connection, identity=identity) is not None
+
+
+async def record_connection(
+    database: Database, station: Station, *, protocol: str | None, now_ms: int, **boot: Any
+) -> None:
+    """Remember when the station was last heard, and what it says it is when it boots."""
+    async with database.write() as connection:
+        values: dict[str, Any] = {"last_seen_ms": now_ms}
+        if protocol is not None:
+            values["protocol"] = protocol
+        if boot:
+            values.update({key: value for key, value in boot.items() if key in _BOOT_FIELDS})
+            values["last_boot_ms"] = now_ms
+        await ocpp_repository.update_station(connection, identity=station.identity, **values)
+
+
+_BOOT_FIELDS = ("vendor", "model", "serial_number", "firmware_version")
+
+
+# --- transactions and meter values ------------------------------------------------------
+
+
+async def _lock_entity(connection: AsyncConnection, station: Station) -> sa.Row[Any]:
+    entity = await entities_repository.get_entity_any_tenant(
+        connection, entity_id=station.entity_id, lock="update"
+    )
+    assert entity is not None
+    return entity
+
+
+async def _store_readings(
+    connection: AsyncConnection, station: Station, samples: list[Sample], now_ms: int
+) -> None:
+    """The sampled values also become the charge point's readings (first per instant wins)."""
+    rows = [
+        {
+            "entity_id": station.entity_id,
+            "timestamp_ms": sample.timestamp_ms,
+            "received_ms": now_ms,
+            "energy_total_kwh": sample.energy_kwh,
+            "power_kw": sample.power_kw,
+            "soc_pct": sample.soc_pct,
+        }
+        for sample in samples
+        if sample.energy_kwh is not None
+        or sample.power_kw is not None
+        or sample.soc_pct is not None
+    ]
+    unique = list({row["timestamp_ms"]: row for row in reversed(rows)}.values())
+    await readings_repository.insert_new(connection, unique)
+
+
+async def record_start_v16(
+    database: Database,
+    station: Station,
+    *,
+    connector_id: int,
+    id_tag: str,
+    timestamp_ms: int,
+    meter_start_wh: float,
+    now_ms: int,
+) -> int:
+    """A 1.6 StartTransaction: the transactionId we assign. The same start again (at-least-
+    once delivery) gets the same transactionId and makes no second transaction."""
+    async with database.write() as connection:
+        await _lock_entity(connection, station)
+        existing = await ocpp_repository.find_started_transaction(
+            connection,
+            entity_id=station.entity_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            start_ms=timestamp_ms,
+            meter_start_wh=meter_start_wh,
+        )
+        if existing is not None:
+            assert existing.number is not None
+            return int(existing.number)
+        number = await ocpp_repository.next_transaction_number(
+            connection, entity_id=station.entity_id
+        )
+        await ocpp_repository.insert_transaction(
+            connection,
+            id=uuid.uuid4(),
+            entity_id=station.entity_id,
+            transaction_key=str(number),
+            number=number,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            start_ms=timestamp_ms,
+            meter_start_wh=meter_start_wh,
+            status="open",
+            last_message_ms=now_ms,
+            needs_session=False,
+            created_ms=now_ms,
+        )
+        return number
+
+
+async def record_meter_values(
+    database: Database,
+    station: Station,
+    *,
+    transaction_key: str | None,
+    samples: list[Sample],
+    now_ms: int,
+) -> UUID | None:
+    """Meter values: readings of the charge point and, with a known transaction, samples of
+    it. Late ones for a finished transaction return its id: its session must be redone."""
+    async with database.write() as connection:
+        await _lock_entity(connection, station)
+        await _store_readings(connection, station, samples, now_ms)
+        if transaction_key is None:
+            return None
+        transaction = await ocpp_repository.transaction_by_key(
+            connection, entity_id=station.entity_id, transaction_key=transaction_key
+        )
+        if transaction is None:
+            return None
+        added = await ocpp_repository.add_samples(
+            connection, transaction_id=transaction.id, samples=samples
+        )
+        redo = added > 0 and transaction.status != "open"
+        await ocpp_repository.update_transaction(
+            connection,
+            transaction_id=transaction.id,
+            last_message_ms=now_ms,
+            needs_session=transaction.needs_session or redo,
+        )
+        return UUID(str(transaction.id)) if redo else None
+
+
+async def record_stop_v16(
+    database: Database,
+    station: Station,
+    *,
+    transaction_number: int,
+    timestamp_ms: int,
+    meter_stop_wh: float,
+    reason: str | None,
+    samples: list[Sample],
+    now_ms: int,
+) -> UUID:
+    """A 1.6 StopTransaction. For a transaction we never saw start (its StartTransaction was
+    lost), the stop is still recorded, so it can be matched up or looked into later."""
+    key = str(transaction_number)
+    async with database.write() as connection:
+        await _lock_entity(connection, station)
+        await _store_readings(connection, station, samples, now_ms)
+        transaction = await ocpp_repository.transaction_by_key(
+            connection, entity_id=station.entity_id, transaction_key=key
+        )
+        if transaction is None:
+            transaction_id = uuid.uuid4()
+            await ocpp_repository.insert_transaction(
+                connection,
+                id=transaction_id,
+                entity_id=station.entity_id,
+                transaction_key=key,
+                number=None,  # not one we assigned
+                connector_id=None,
+                status="unknown-start",
+                stop_ms=timestamp_ms,
+                meter_stop_wh=meter_stop_wh,
+                stop_reason=reason,
+                last_message_ms=now_ms,
+                needs_session=False,
+                created_ms=now_ms,
+            )
+            await ocpp_repository.add_samples(
+                connection, transaction_id=transaction_id, samples=samples
+            )
+            return transaction_id
+        await ocpp_repository.add_samples(
+            connection, transaction_id=transaction.id, samples=samples
+        )
+        await ocpp_repository.update_transaction(
+            connection,
+            transaction_id=transaction.id,
+            stop_ms=timestamp_ms,
+            meter_stop_wh=meter_stop_wh,
+            stop_reason=reason,
+            status="stopped",
+            last_message_ms=now_ms,
+            needs_session=True,
+        )
+        return UUID(str(transaction.id))
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEventV201:
+    event_type: str  # Started, Updated, Ended
+    transaction_key: str  # the station's own transactionId
+    seq_no: int
+    timestamp_ms: int
+    samples: list[Sample]
+    evse_id: int | None
+    connector_id: int | None
+    id_token: str | None
+    stopped_reason: str | None
+
+
+async def record_transaction_event_v201(
+    database: Database, station: Station, event: TransactionEventV201, *, now_ms: int
+) -> tuple[UUID, bool]:
+    """A 2.0.1 TransactionEvent: (transaction id, whether its session must now be made). A
+    repeat of a seqNo already recorded changes nothing. Events may come late and out of order
+    (offline queues): Started fixes the start, Ended the stop, whatever order they arrive in."""
+    async with database.write() as connection:
+        await _lock_entity(connection, station)
+        transaction = await ocpp_repository.transaction_by_key(
+            connection, entity_id=station.entity_id, transaction_key=event.transaction_key
+        )
+        if transaction is None:
+            transaction_id = uuid.uuid4()
+            await ocpp_repository.insert_transaction(
+                connection,
+                id=transaction_id,
+                entity_id=station.entity_id,
+                transaction_key=event.transaction_key,
+                number=None,
+                connector_id=event.connector_id,
+                evse_id=event.evse_id,
+                id_tag=event.id_token,
+                status="open",
+                last_message_ms=now_ms,
+                needs_session=False,
+                created_ms=now_ms,
+            )
+            transaction = await ocpp_repository.transaction_by_id(
+                connection, transaction_id=transaction_id
+            )
+            assert transaction is not None
+        transaction_id = UUID(str(transaction.id))
+        fresh = await ocpp_repository.record_event(
+            connection,
+            transaction_id=transaction_id,
+            seq_no=event.seq_no,
+            event_type=event.event_type,
+            timestamp_ms=event.timestamp_ms,
+            received_ms=now_ms,
+        )
+        if not fresh:
+            return transaction_id, False
+        await _store_readings(connection, station, event.samples, now_ms)
+        await ocpp_repository.add_samples(
+            connection, transaction_id=transaction_id, samples=event.samples
+        )
+        changes: dict[str, Any] = {"last_message_ms": now_ms}
+        energies = [s for s in event.samples if s.energy_kwh is not None]
+        if event.event_type == "Started":
+            changes["start_ms"] = event.timestamp_ms
+            if energies:
+                changes["meter_start_wh"] = energies[0].energy_kwh * 1000  # type: ignore[operator]
+        if event.event_type == "Ended":
+            changes.update(stop_ms=event.timestamp_ms, stop_reason=event.stopped_reason)
+            changes["status"] = "stopped"
+            if energies:
+                changes["meter_stop_wh"] = energies[-1].energy_kwh * 1000  # type: ignore[operator]
+        if event.id_token and not transaction.id_tag:
+            changes["id_tag"] = event.id_token
+        stopped = changes.get("status", transaction.status) in ("stopped", "timed-out")
+        changes["needs_session"] = stopped
+        await ocpp_repository.update_transaction(
+            connection, transaction_id=transaction_id, **changes
+        )
+        return transaction_id, stopped
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+async def compute_transaction_session(
+    database: Database, *, transaction_id: UUID, config: DetectorConfig, now_ms: int
+) -> UUID | None:
+    """Make (or bring up to date) the charge session of a finished transaction; the id of
+    the session, or None when there is none (not finished, no energy, capture off)."""
+    async with database.write() as connection:
+        transaction = await ocpp_repository.transaction_by_id(
+            connection, transaction_id=transaction_id
+        )
+        if transaction is None:
+            return None
+        entity = await entities_repository.get_entity_any_tenant(
+            connection, entity_id=transaction.entity_id, lock="update"
+        )
+        assert entity is not None
+        transaction = await ocpp_repository.transaction_by_id(
+            connection, transaction_id=transaction_id
+        )
+        assert transaction is not None
+        session_id = await _upsert_session(connection, entity, transaction, config, now_ms)
+        await ocpp_repository.update_transaction(
+            connection, transaction_id=transaction_id, needs_session=False, session_id=session_id
+        )
+        return session_id
+
+
+async def _upsert_session(
+    connection: AsyncConnection,
+    entity: sa.Row[Any],
+    transaction: sa.Row[Any],
+    config: DetectorConfig,
+    now_ms: int,
+) -> UUID | None:
+    external_id = f"ocpp:{transaction.id}"
+    existing = await sessions_repository.find_by_external_id(
+        connection, entity_id=entity.id, external_id=external_id
+    )
+    finished = transaction.status in ("stopped", "timed-out")
+    samples = await ocpp_repository.samples_of(connection, transaction_id=transaction.id)
+    start_ms = transaction.start_ms
+    stop_ms = transaction.stop_ms
+    if not finished or start_ms is None or stop_ms is None or stop_ms <= start_ms:
+        return None if existing is None else UUID(str(existing.id))
+    if not entity.capture_charge_sessions and existing is None:
+        return None  # while CaptureChargeSessions is off, no new sessions are recorded
+    readings = _transaction_readings(transaction, samples)
+    energy_method, energy_kwh, profile = measure_energy(readings, config)
+    if energy_kwh is not None and round(energy_kwh, 6) < MIN_SESSION_ENERGY_KWH:
+        if existing is not None:
+            await sessions_repository.delete_sessions(
+                connection, entity_id=entity.id, session_ids=[existing.id]
+            )
+        return None  # plugged in but never charged: not a charge session
+    soc = [sample.soc_pct for sample in samples if sample.soc_pct is not None]
+    detected = DetectedSession(
+        start_ms=start_ms,
+        end_ms=stop_ms,
+        complete=True,
+        method=DetectionMethod.POWER,  # not used: the method is given below
+        energy_method=energy_method,
+        energy_kwh=energy_kwh,
+        profile=tuple(profile),
+        soc_start_pct=soc[0] if soc else None,
+        soc_end_pct=soc[-1] if soc else None,
+        range_start_km=None,  # a charger knows no range
+        range_end_km=None,
+        position=await _charge_point_position(connection, entity.id),
+        reading_count=len(readings),
+    )
+    values = session_values(
+        detected,
+        geofences=await entity_geofences(connection, entity_id=entity.id),
+        book=await load_calendar_book(connection, entity_id=entity.id),
+        source="ocpp",
+        method="ocppTimeout" if transaction.status == "timed-out" else "ocpp",
+    )
+    if existing is None:
+        session_id = uuid.uuid4()
+        await sessions_repository.insert_session(
+            connection,
+            values={
+                **values,
+                "entity_id": entity.id,
+                "id": session_id,
+                "external_id": external_id,
+                "created_ms": now_ms,
+                "updated_ms": now_ms,
+            },
+        )
+        return session_id
+    if any(getattr(existing, column) != value for column, value in values.items()):
+        await sessions_repository.update_record(
+            connection,
+            entity_id=entity.id,
+            session_id=existing.id,
+            values={**values, "updated_ms": now_ms},
+        )
+    return UUID(str(existing.id))
+
+
+def _transaction_readings(transaction: sa.Row[Any], samples: list[Sample]) -> list[Reading]:
+    energies = [sample.energy_kwh for sample in samples if sample.energy_kwh is not None]
+    meter_start = (
+        transaction.meter_start_wh / 1000
+        if transaction.meter_start_wh is not None
+        else (energies[0] if energies else None)
+    )
+    meter_stop = (
+        transaction.meter_stop_wh / 1000
+        if transaction.meter_stop_wh is not None
+        else (energies[-1] if energies else None)
+    )
+    if meter_start is None or meter_stop is None:
+        # No energy register at all: power samples (if any) are all there is to measure.
+        inside = [
+            s for s in samples if transaction.start_ms <= s.timestamp_ms <= transaction.stop_ms
+        ]
+        return [
+            Reading(timestamp_ms=transaction.start_ms),
+            *(s.as_reading() for s in inside),
+            Reading(timestamp_ms=transaction.stop_ms),
+        ]
+    return transaction_readings(
+        start_ms=transaction.start_ms,
+        meter_start_kwh=meter_start,
+        samples=samples,
+        stop_ms=transaction.stop_ms,
+        meter_stop_kwh=meter_stop,
+    )
+
+
+async def _charge_point_position(connection: AsyncConnection, entity_id: UUID) -> Position | None:
+    """A charger does not move: it is where its configured Location is (the first one)."""
+    locations = await locations_repository.list_locations(connection, entity_id=entity_id, limit=1)
+    if not locations:
+        return None
+    return Position(locations[0].latitude, locations[0].longitude, uncertainty_m=0.0)
+
+
+# --- the periodic sweep -----------------------------------------------------------------
+
+
+async def close_silent_transactions(
+    database: Database, *, now_ms: int, timeout_ms: int, config: DetectorConfig
+) -> int:
+    """Close transactions of chargers that went silent for longer than the timeout, at the
+    last meter value we have, marked as closed by us (method "ocppTimeout"); then make every
+    session still owed. Returns how many transactions were closed."""
+    async with database.read() as connection:
+        silent = await ocpp_repository.silent_open_transactions(
+            connection, silent_since_ms=now_ms - timeout_ms, limit=500
+        )
+    for transaction_id in silent:
+        async with database.write() as connection:
+            transaction = await ocpp_repository.transaction_by_id(
+                connection, transaction_id=transaction_id
+            )
+            if transaction is None or transaction.status != "open":
+                continue
+            if transaction.last_message_ms >= now_ms - timeout_ms:
+                continue  # it spoke meanwhile
+            samples = await ocpp_repository.samples_of(connection, transaction_id=transaction_id)
+            energies = [s for s in samples if s.energy_kwh is not None]
+            last_ms = max(
+                [transaction.start_ms or transaction.created_ms, *(s.timestamp_ms for s in samples)]
+            )
+            await ocpp_repository.update_transaction(
+                connection,
+                transaction_id=transaction_id,
+                status="timed-out",
+                stop_ms=last_ms,
+                meter_stop_wh=(
+                    energies[-1].energy_kwh * 1000  # type: ignore[operator]
+                    if energies
+                    else transaction.meter_start_wh
+                ),
+                stop_reason="Timeout",
+                needs_session=True,
+            )
+    async with database.read() as connection:
+        owed = await ocpp_repository.transactions_needing_sessions(connection, limit=500)
+    for transaction_id in owed:
+        await compute_transaction_session(
+            database, transaction_id=transaction_id, config=config, now_ms=now_ms
+        )
+    return len(silent)

@@ -1,0 +1,230 @@
+"""OCPP charge points (stations), their transactions, meter samples and transaction events."""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chargeledger.domain.meter_values import Sample
+from chargeledger.storage.dialect import insert_on_conflict
+from chargeledger.storage.tables import (
+    entities,
+    ocpp_meter_samples,
+    ocpp_stations,
+    ocpp_transaction_events,
+    ocpp_transactions,
+)
+
+# --- stations ---------------------------------------------------------------------------
+
+
+async def station_by_identity(connection: AsyncConnection, *, identity: str) -> sa.Row[Any] | None:
+    """The station and its entity's tenant, type and capture switch."""
+    result = await connection.execute(
+        sa.select(
+            ocpp_stations,
+            entities.c.tenant_id,
+            entities.c.type,
+            entities.c.capture_charge_sessions,
+        )
+        .join(entities, entities.c.id == ocpp_stations.c.entity_id)
+        .where(ocpp_stations.c.identity == identity)
+    )
+    return result.first()
+
+
+async def station_by_entity(connection: AsyncConnection, *, entity_id: UUID) -> sa.Row[Any] | None:
+    result = await connection.execute(
+        sa.select(ocpp_stations).where(ocpp_stations.c.entity_id == entity_id)
+    )
+    return result.first()
+
+
+async def put_station(
+    connection: AsyncConnection,
+    *,
+    identity: str,
+    entity_id: UUID,
+    password_hash: str,
+    now_ms: int,
+) -> None:
+    """Set the entity's station credentials (identity and password), replacing earlier ones."""
+    await connection.execute(sa.delete(ocpp_stations).where(ocpp_stations.c.entity_id == entity_id))
+    await connection.execute(
+        sa.insert(ocpp_stations).values(
+            identity=identity, entity_id=entity_id, password_hash=password_hash, created_ms=now_ms
+        )
+    )
+
+
+async def update_station(connection: AsyncConnection, *, identity: str, **values: Any) -> None:
+    await connection.execute(
+        sa.update(ocpp_stations).where(ocpp_stations.c.identity == identity).values(**values)
+    )
+
+
+# --- transactions -----------------------------------------------------------------------
+
+
+async def transaction_by_key(
+    connection: AsyncConnection, *, entity_id: UUID, transaction_key: str
+) -> sa.Row[Any] | None:
+    result = await connection.execute(
+        sa.select(ocpp_transactions).where(
+            ocpp_transactions.c.entity_id == entity_id,
+            ocpp_transactions.c.transaction_key == transaction_key,
+        )
+    )
+    return result.first()
+
+
+async def transaction_by_id(
+    connection: AsyncConnection, *, transaction_id: UUID
+) -> sa.Row[Any] | None:
+    result = await connection.execute(
+        sa.select(ocpp_transactions).where(ocpp_transactions.c.id == transaction_id)
+    )
+    return result.first()
+
+
+async def find_started_transaction(
+    connection: AsyncConnection,
+    *,
+    entity_id: UUID,
+    connector_id: int,
+    id_tag: str | None,
+    start_ms: int,
+    meter_start_wh: float,
+) -> sa.Row[Any] | None:
+    """A 1.6 transaction already started with exactly these values (a repeated
+    StartTransaction, which OCPP's at-least-once delivery allows)."""
+    result = await connection.execute(
+        sa.select(ocpp_transactions).where(
+            ocpp_transactions.c.entity_id == entity_id,
+            ocpp_transactions.c.connector_id == connector_id,
+            ocpp_transactions.c.id_tag == id_tag,
+            ocpp_transactions.c.start_ms == start_ms,
+            ocpp_transactions.c.meter_start_wh == meter_start_wh,
+        )
+    )
+    return result.first()
+
+
+async def next_transaction_number(connection: AsyncConnection, *, entity_id: UUID) -> int:
+    """The next integer transactionId (OCPP 1.6) of this charge point; callers hold the
+    entity lock, so two transactions never get the same one."""
+    highest = await connection.scalar(
+        sa.select(sa.func.max(ocpp_transactions.c.number)).where(
+            ocpp_transactions.c.entity_id == entity_id
+        )
+    )
+    return 1 if highest is None else int(highest) + 1
+
+
+async def insert_transaction(connection: AsyncConnection, **values: Any) -> None:
+    await connection.execute(sa.insert(ocpp_transactions).values(**values))
+
+
+async def update_transaction(
+    connection: AsyncConnection, *, transaction_id: UUID, **values: Any
+) -> None:
+    await connection.execute(
+        sa.update(ocpp_transactions)
+        .where(ocpp_transactions.c.id == transaction_id)
+        .values(**values)
+    )
+
+
+async def transactions_needing_sessions(connection: AsyncConnection, *, limit: int) -> list[UUID]:
+    result = await connection.execute(
+        sa.select(ocpp_transactions.c.id)
+        .where(ocpp_transactions.c.needs_session == sa.true())
+        .limit(limit)
+    )
+    return [row.id for row in result]
+
+
+async def silent_open_transactions(
+    connection: AsyncConnection, *, silent_since_ms: int, limit: int
+) -> list[UUID]:
+    result = await connection.execute(
+        sa.select(ocpp_transactions.c.id)
+        .where(
+            ocpp_transactions.c.status == "open",
+            ocpp_transactions.c.last_message_ms < silent_since_ms,
+        )
+        .limit(limit)
+    )
+    return [row.id for row in result]
+
+
+# --- events and samples -----------------------------------------------------------------
+
+
+async def record_event(
+    connection: AsyncConnection,
+    *,
+    transaction_id: UUID,
+    seq_no: int,
+    event_type: str,
+    timestamp_ms: int,
+    received_ms: int,
+) -> bool:
+    """Record a 2.0.1 TransactionEvent by its seqNo; False if it was seen before."""
+    statement = (
+        insert_on_conflict(connection, ocpp_transaction_events)
+        .values(
+            transaction_id=transaction_id,
+            seq_no=seq_no,
+            event_type=event_type,
+            timestamp_ms=timestamp_ms,
+            received_ms=received_ms,
+        )
+        .on_conflict_do_nothing(index_elements=["transaction_id", "seq_no"])
+    )
+    result = await connection.execute(statement)
+    return result.rowcount > 0
+
+
+async def add_samples(
+    connection: AsyncConnection, *, transaction_id: UUID, samples: Sequence[Sample]
+) -> int:
+    """Store samples not stored yet (a repeated instant keeps the first); how many were new."""
+    if not samples:
+        return 0
+    rows = [
+        {
+            "transaction_id": transaction_id,
+            "timestamp_ms": sample.timestamp_ms,
+            "energy_kwh": sample.energy_kwh,
+            "power_kw": sample.power_kw,
+            "soc_pct": sample.soc_pct,
+        }
+        for sample in {sample.timestamp_ms: sample for sample in reversed(samples)}.values()
+    ]
+    statement = (
+        insert_on_conflict(connection, ocpp_meter_samples)
+        .on_conflict_do_nothing(index_elements=["transaction_id", "timestamp_ms"])
+        .returning(ocpp_meter_samples.c.timestamp_ms)
+    )
+    result = await connection.execute(statement, rows)
+    return len(result.all())
+
+
+async def samples_of(connection: AsyncConnection, *, transaction_id: UUID) -> list[Sample]:
+    result = await connection.execute(
+        sa.select(ocpp_meter_samples)
+        .where(ocpp_meter_samples.c.transaction_id == transaction_id)
+        .order_by(ocpp_meter_samples.c.timestamp_ms)
+    )
+    return [
+        Sample(
+            timestamp_ms=row.timestamp_ms,
+            energy_kwh=row.energy_kwh,
+            power_kw=row.power_kw,
+            soc_pct=row.soc_pct,
+        )
+        for row in result
+    ]
