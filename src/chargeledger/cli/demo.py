@@ -1,7 +1,10 @@
 """`chargeledger demo`: a demo tenant with realistic sessions, served on SQLite."""
 
 import asyncio
+import atexit
 import shlex
+import subprocess
+import sys
 from typing import Annotated
 
 import typer
@@ -30,7 +33,7 @@ def demo_command(
     fresh API client for the demo tenant.
     """
     # Imported here: the simulation pulls in the whole service, which other commands skip.
-    from chargeledger.demo.fleet import DemoFleet, build_demo_fleet
+    from chargeledger.demo.fleet import SIMULATED_CHARGER_PASSWORD, DemoFleet, build_demo_fleet
 
     settings = settings_for(database_url)
     migrate_or_exit(settings)
@@ -78,5 +81,43 @@ List the first EV's sessions of the last 30 days:
 API docs: {base}/docs
 """
     )
+    charger = fleet.simulated_charger
+    if serve and charger is not None:
+        typer.echo(
+            f"""A simulated charge point ({charger.identifier}) connects over OCPP 1.6 and charges
+every few minutes; watch its sessions appear:
+
+  curl -s -H "Authorization: Bearer $TOKEN" \\
+    "{base}/v1/entities/{charger.id}/charge-sessions?start={fleet.last_30_days_start}"
+"""
+        )
+        simulator = subprocess.Popen(  # noqa: S603 - our own command
+            [
+                sys.executable,
+                "-m",
+                "chargeledger",
+                "simulate-charger",
+                "--identity",
+                charger.identifier,
+                "--password",
+                SIMULATED_CHARGER_PASSWORD,
+                "--url",
+                f"ws://{host}:{port}/ocpp",
+                "--sessions",
+                "10000",
+                "--interval",
+                "10",
+                "--session-seconds",
+                "120",
+                "--pause-seconds",
+                "60",
+                "--power-kw",
+                "22",
+                "--wait-seconds",
+                "60",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        atexit.register(simulator.terminate)
     if serve:
         serve_api(settings, host=host, port=port, workers=1)

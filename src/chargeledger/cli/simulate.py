@@ -1,12 +1,26 @@
 """`chargeledger simulate-charger`: a simulated charge point that speaks OCPP to a server."""
 
 import asyncio
+import time
 from typing import Annotated
 
 import typer
 
 from chargeledger.cli.common import fail, print_json
-from chargeledger.simulator.charger import ChargerSettings, run_charger
+from chargeledger.simulator.charger import ChargerSettings, SimulatedSession, run_charger
+
+
+async def _run_when_reachable(
+    settings: ChargerSettings, wait_seconds: float
+) -> list[SimulatedSession]:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return await run_charger(settings)
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(1)
 
 
 def simulate_charger_command(
@@ -24,6 +38,9 @@ def simulate_charger_command(
     dc: Annotated[
         bool, typer.Option(help="Report the car's state of charge, as DC chargers do")
     ] = False,
+    wait_seconds: Annotated[
+        float, typer.Option(min=0, help="Keep trying to connect this long (server starting)")
+    ] = 0.0,
 ) -> None:
     """Connect as a charge point and run transactions with meter values; prints one JSON line
     per finished run: the transactions it ran."""
@@ -42,7 +59,7 @@ def simulate_charger_command(
         dc=dc,
     )
     try:
-        ran = asyncio.run(run_charger(settings))
+        ran = asyncio.run(_run_when_reachable(settings, wait_seconds))
     except OSError as error:
         raise fail(f"cannot reach {url}: {error}") from None
     except Exception as error:  # the websockets library's refusals (HTTP 403 at handshake)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chargeledger.api.schemas.readings import parse_reading
 from chargeledger.domain.session_detection import DetectorConfig
 from chargeledger.domain.tariffs import BELGIAN_DAY_NIGHT
-from chargeledger.services import auth, entities, locations, readings, tariffs
+from chargeledger.services import auth, entities, locations, ocpp, readings, tariffs
 from chargeledger.services.entities import EntityType
 from chargeledger.storage import entities as entities_repository
 from chargeledger.storage import locations as locations_repository
@@ -86,6 +86,7 @@ class DemoFleet:
     entities: dict[str, DemoEntity] = field(default_factory=dict)
     session_count: int = 0
     last_30_days_start: str = ""
+    simulated_charger: DemoEntity | None = None
 
 
 DEMO_ENTITIES = (
@@ -96,6 +97,13 @@ DEMO_ENTITIES = (
     DemoEntity("cp1", "Wallbox Leuven", EntityType.CHARGE_POINT, "Alfen", "ALFEN-DEMO-0001",
                (LEUVEN_HOME,)),
 )  # fmt: skip
+
+# A charge point that speaks OCPP: `chargeledger demo` starts a simulated one against it.
+SIMULATED_CHARGER = DemoEntity(
+    "ocpp", "Office charger (simulated, OCPP)", EntityType.CHARGE_POINT, "chargeledger",
+    "DEMO-OCPP-01", (OFFICE,),
+)  # fmt: skip
+SIMULATED_CHARGER_PASSWORD = "demo-ocpp-password-0001"  # noqa: S105 - a demo, printed anyway
 
 
 @dataclass
@@ -390,6 +398,18 @@ async def build_demo_fleet(
             fleet.entities[spec.key] = await _ensure_entity(
                 connection, credentials.tenant_id, spec, now_ms, detector_config
             )
+        charger = await _ensure_entity(
+            connection, credentials.tenant_id, SIMULATED_CHARGER, now_ms, detector_config
+        )
+        assert charger.id is not None
+        await ocpp.set_credentials(
+            connection,
+            tenant_id=credentials.tenant_id,
+            entity_id=charger.id,
+            password=SIMULATED_CHARGER_PASSWORD,
+            now_ms=now_ms,
+        )
+        fleet.simulated_charger = charger
     rng = random.Random(7)  # noqa: S311 - demo data
     for key, entity_events in events.items():
         entity = fleet.entities[key]

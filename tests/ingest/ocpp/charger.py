@@ -1,0 +1,265 @@
+"""Helpers for the OCPP end-to-end tests: register a charge point through the API, connect
+to the live server's /ocpp/<identity> WebSocket as a charger (the `ocpp` package's client
+over `websockets`, as the simulator does) or as raw frames, build meter values, and wait for
+the sessions computed after the answer."""
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import websockets
+from ocpp.v16 import ChargePoint as Client16
+from ocpp.v201 import ChargePoint as Client201
+from websockets.asyncio.client import ClientConnection
+
+from tests.support.api import TenantApi
+
+PASSWORD = "ocpp-test-password-0001"
+SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+HOME: dict[str, Any] = {
+    "label": "Home",
+    "address": "Naamsestraat 40, 3000 Leuven",
+    "latitude": 50.87405,
+    "longitude": 4.70043,
+    "radius": 60,
+}
+
+
+def new_identity(prefix: str = "CP") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def ws_url(base_url: str, identity: str) -> str:
+    return base_url.replace("http://", "ws://", 1) + f"/ocpp/{identity}"
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def stamp(instant: datetime) -> str:
+    """The charger's own timestamp text, e.g. 2024-06-03T19:30:00Z."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def minutes_after(start: datetime, minutes: float) -> datetime:
+    return start + timedelta(minutes=minutes)
+
+
+@dataclass
+class ChargePointSetup:
+    entity_id: str
+    identity: str
+    password: str
+    location: dict[str, Any] | None
+
+
+async def register_charge_point(
+    api: TenantApi,
+    *,
+    identity: str | None = None,
+    password: str = PASSWORD,
+    location: bool = True,
+    calendar: str | None = "BE-day-night",
+) -> ChargePointSetup:
+    """A ChargePoint entity with an identifier, optionally a Home Location and a tariff
+    calendar preset, and OCPP credentials."""
+    identity = identity or new_identity()
+    entity = await api.create_entity("ChargePoint", name=f"wallbox {identity}", identifier=identity)
+    placed = await api.create_location(entity["id"], **HOME) if location else None
+    if calendar is not None:
+        response = await api.http.put(
+            f"/v1/entities/{entity['id']}/tariff-calendar", json={"preset": calendar}
+        )
+        assert response.status_code == 200, response.text
+    response = await api.http.put(
+        f"/v1/entities/{entity['id']}/ocpp-credentials", json={"password": password}
+    )
+    assert response.status_code == 200, response.text
+    return ChargePointSetup(entity["id"], identity, password, placed)
+
+
+# --- connections --------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def connect_raw(
+    base_url: str,
+    identity: str,
+    password: str | None,
+    *,
+    subprotocols: Sequence[str] | None = ("ocpp1.6",),
+    user: str | None = None,
+) -> AsyncIterator[ClientConnection]:
+    """A plain WebSocket to /ocpp/<identity>, HTTP Basic as `user` (the identity unless
+    given) unless `password` is None."""
+    headers = {} if password is None else {"Authorization": basic_auth(user or identity, password)}
+    async with websockets.connect(
+        ws_url(base_url, identity),
+        subprotocols=None if subprotocols is None else list(subprotocols),  # type: ignore[misc]
+        additional_headers=headers,
+        open_timeout=15,
+        close_timeout=2,
+    ) as connection:
+        yield connection
+
+
+@contextlib.asynccontextmanager
+async def connect_client(
+    base_url: str, setup: ChargePointSetup, version: str
+) -> AsyncIterator[Any]:
+    """The `ocpp` package's charge point client (1.6 or 2.0.1), its listener running."""
+    async with connect_raw(
+        base_url, setup.identity, setup.password, subprotocols=[SUBPROTOCOL[version]]
+    ) as connection:
+        assert connection.subprotocol == SUBPROTOCOL[version]
+        client_class = Client201 if version == "2.0.1" else Client16
+        client = client_class(setup.identity, connection, response_timeout=15)
+        listener = asyncio.create_task(client.start())
+        try:
+            yield client
+        finally:
+            listener.cancel()
+            with contextlib.suppress(BaseException):
+                await listener
+
+
+async def raw_call(
+    connection: ClientConnection, unique_id: str, action: str, payload: Any
+) -> list[Any]:
+    """Send a CALL frame and return the decoded answer frame."""
+    return await send_text(connection, json.dumps([2, unique_id, action, payload]))
+
+
+async def send_text(connection: ClientConnection, text: str) -> list[Any]:
+    await connection.send(text)
+    answer = await asyncio.wait_for(connection.recv(), timeout=10)
+    decoded: list[Any] = json.loads(answer)
+    return decoded
+
+
+# --- meter values -------------------------------------------------------------------------
+
+
+def energy16(wh: float, *, unit: str = "Wh", context: str | None = None) -> dict[str, Any]:
+    value = f"{wh / 1000:.3f}" if unit == "kWh" else str(round(wh))
+    sampled: dict[str, Any] = {
+        "value": value,
+        "measurand": "Energy.Active.Import.Register",
+        "unit": unit,
+    }
+    if context is not None:
+        sampled["context"] = context
+    return sampled
+
+
+def power16(kw: float) -> dict[str, Any]:
+    return {"value": str(round(kw * 1000)), "measurand": "Power.Active.Import", "unit": "W"}
+
+
+def soc16(pct: float) -> dict[str, Any]:
+    return {"value": f"{pct:g}", "measurand": "SoC", "unit": "Percent", "location": "EV"}
+
+
+def energy201(wh: float, *, unit: str = "Wh", context: str | None = None) -> dict[str, Any]:
+    sampled: dict[str, Any] = {
+        "value": round(wh / 1000, 3) if unit == "kWh" else round(wh),
+        "measurand": "Energy.Active.Import.Register",
+        "unitOfMeasure": {"unit": unit},
+    }
+    if context is not None:
+        sampled["context"] = context
+    return sampled
+
+
+def power201(kw: float) -> dict[str, Any]:
+    return {
+        "value": round(kw * 1000),
+        "measurand": "Power.Active.Import",
+        "unitOfMeasure": {"unit": "W"},
+    }
+
+
+def soc201(pct: float) -> dict[str, Any]:
+    return {
+        "value": pct,
+        "measurand": "SoC",
+        "unitOfMeasure": {"unit": "Percent"},
+        "location": "EV",
+    }
+
+
+def meter_value(instant: datetime, *sampled: dict[str, Any]) -> dict[str, Any]:
+    """One MeterValue in the wire's camelCase (for raw frames)."""
+    return {"timestamp": stamp(instant), "sampledValue": list(sampled)}
+
+
+def meter_value_snake(instant: datetime, *sampled: dict[str, Any]) -> dict[str, Any]:
+    """One MeterValue as the `ocpp` client's payload classes take it (snake_case keys)."""
+    return {"timestamp": stamp(instant), "sampled_value": [_snake(s) for s in sampled]}
+
+
+def _snake(sampled: dict[str, Any]) -> dict[str, Any]:
+    return {("unit_of_measure" if key == "unitOfMeasure" else key): v for key, v in sampled.items()}
+
+
+# --- sessions and readings ----------------------------------------------------------------
+
+
+async def list_sessions(
+    api: TenantApi, entity_id: str, start: str = "2020-01-01T00:00:00Z"
+) -> list[dict[str, Any]]:
+    response = await api.list_sessions(entity_id, start=start, pageSize=1000)
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+async def wait_for_sessions(
+    api: TenantApi,
+    entity_id: str,
+    count: int = 1,
+    *,
+    timeout_s: float = 5.0,
+    until: Any = None,
+) -> list[dict[str, Any]]:
+    """Poll the sessions until there are `count` (and `until(sessions)` holds, if given), or
+    the timeout passes; returns what is listed then."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        listed = await list_sessions(api, entity_id)
+        if len(listed) == count and (until is None or until(listed)):
+            return listed
+        if time.monotonic() > deadline:
+            return listed
+        await asyncio.sleep(0.1)
+
+
+async def settle(api: TenantApi, entity_id: str, seconds: float = 1.5) -> list[dict[str, Any]]:
+    """Sessions after waiting long enough for any background computation to have run."""
+    await asyncio.sleep(seconds)
+    return await list_sessions(api, entity_id)
+
+
+async def list_readings(api: TenantApi, entity_id: str, start: str) -> list[dict[str, Any]]:
+    response = await api.http.get(
+        f"/v1/entities/{entity_id}/readings", params={"start": start, "pageSize": 1000}
+    )
+    assert response.status_code == 200, response.text
+    data: list[dict[str, Any]] = response.json()["data"]
+    return data
+
+
+def tiers(t1: float, t2: float, t3: float, t4: float, total: float) -> dict[str, Any]:
+    return {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "total": total, "unit": "kWh"}
