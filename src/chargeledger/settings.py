@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     detector_power_threshold_kw: float = Field(default=0.1, ge=0)
     # How often each server process closes sessions of vehicles that went silent.
     stale_session_sweep_seconds: float = Field(default=60, gt=0)
+    # Mounts the benchmark's comparison routes (bench/); never in production.
+    bench_routes: bool = False
     # An OCPP transaction whose charger has said nothing for this long is closed by us.
     ocpp_transaction_timeout_hours: float = Field(default=24, gt=0)
 

@@ -18,6 +18,7 @@ from chargeledger.api.middleware import BodySizeLimitMiddleware
 from chargeledger.api.problems import install_problem_handlers
 from chargeledger.api.routes import (
     authentication,
+    bench,
     charge_sessions,
     entities,
     entity_settings,
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     ]
     for router in routers:
         app.include_router(router)
+    if settings.bench_routes:
+        app.include_router(bench.router)
     # (path pattern, methods) of every route, for the Allow header of 405 answers.
     app.state.route_methods = [
         (route.path_regex, route.methods)

@@ -19,8 +19,9 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 STATE_OF_CHARGE = "SoC"
 
-_ENERGY_TO_KWH = {"Wh": 0.001, "kWh": 1.0}
-_POWER_TO_KW = {"W": 0.001, "kW": 1.0}
+# Divisors, not factors: 1235850 / 1000 is 1235.85, 1235850 * 0.001 is not quite.
+_WH_PER_UNIT_OF_ENERGY = {"Wh": 1000.0, "kWh": 1.0}
+_W_PER_UNIT_OF_POWER = {"W": 1000.0, "kW": 1.0}
 _PHASE_TOTALS = ("L1", "L2", "L3")  # to-neutral phases; line-to-line ones are not added up
 
 
@@ -99,18 +100,16 @@ def sample_from_meter_value(meter_value: Mapping[str, Any]) -> Sample:
         location = str(sampled.get("location") or "Outlet")
         if measurand == ENERGY_REGISTER:
             unit, factor = _unit_and_factor(sampled, "Wh")
-            if unit not in _ENERGY_TO_KWH:
+            if unit not in _WH_PER_UNIT_OF_ENERGY:
                 raise InvalidMeterValueError(f"energy unit '{unit}' is not Wh or kWh")
-            energy.append(
-                (phase, location, _number(sampled.get("value")) * factor * _ENERGY_TO_KWH[unit])
-            )
+            value = _number(sampled.get("value")) * factor / _WH_PER_UNIT_OF_ENERGY[unit]
+            energy.append((phase, location, value))
         elif measurand == POWER:
             unit, factor = _unit_and_factor(sampled, "W")
-            if unit not in _POWER_TO_KW:
+            if unit not in _W_PER_UNIT_OF_POWER:
                 raise InvalidMeterValueError(f"power unit '{unit}' is not W or kW")
-            power.append(
-                (phase, location, _number(sampled.get("value")) * factor * _POWER_TO_KW[unit])
-            )
+            value = _number(sampled.get("value")) * factor / _W_PER_UNIT_OF_POWER[unit]
+            power.append((phase, location, value))
         elif measurand == STATE_OF_CHARGE:
             soc.append((phase, location, _number(sampled.get("value"))))
     state_of_charge = _pick(soc)

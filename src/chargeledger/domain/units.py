@@ -2,9 +2,11 @@
 
 from typing import Final
 
-_TO_KWH: Final = {"kWh": 1.0, "Wh": 0.001, "MWh": 1000.0}
-_TO_KW: Final = {"kW": 1.0, "W": 0.001, "MW": 1000.0}
-_TO_KM: Final = {"km": 1.0, "mi": 1.609344, "m": 0.001}
+# (multiply by, divide by): dividing 1235850 Wh by 1000 gives 1235.85 exactly, where
+# multiplying by 0.001 gives 1235.8500000000001.
+_TO_KWH: Final = {"kWh": (1.0, 1.0), "Wh": (1.0, 1000.0), "MWh": (1000.0, 1.0)}
+_TO_KW: Final = {"kW": (1.0, 1.0), "W": (1.0, 1000.0), "MW": (1000.0, 1.0)}
+_TO_KM: Final = {"km": (1.0, 1.0), "mi": (1.609344, 1.0), "m": (1.0, 1000.0)}
 
 ENERGY_UNITS: Final = tuple(_TO_KWH)
 POWER_UNITS: Final = tuple(_TO_KW)
@@ -15,14 +17,17 @@ class UnknownUnitError(ValueError):
     pass
 
 
-def _convert(value: float, unit: str, table: dict[str, float], quantity: str) -> float:
+def _convert(
+    value: float, unit: str, table: dict[str, tuple[float, float]], quantity: str
+) -> float:
     try:
-        return value * table[unit]
+        multiply, divide = table[unit]
     except KeyError:
         accepted = ", ".join(table)
         raise UnknownUnitError(
             f"'{unit}' is not a known {quantity} unit; use one of {accepted}"
         ) from None
+    return value * multiply / divide
 
 
 def to_kwh(value: float, unit: str) -> float:

@@ -9,6 +9,7 @@ session is still owed (`needs_session`), so a crash between the two loses nothin
 """
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 MIN_PASSWORD_LENGTH = 16
 MAX_PASSWORD_LENGTH = 40
 MIN_SESSION_ENERGY_KWH = 0.05  # as for sessions from readings: less is noise
+# OCPP 2.0.1's identifierString, without ':' (HTTP Basic user names cannot hold one).
+IDENTITY_PATTERN = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,12 @@ async def set_credentials(
     if not entity.identifier:
         raise ConflictError(
             f"entity {entity_id} has no identifier; its OCPP identity is its identifier"
+        )
+    if not IDENTITY_PATTERN.fullmatch(entity.identifier):
+        raise ConflictError(
+            f"identifier '{entity.identifier}' cannot be an OCPP identity: a charger puts it in "
+            "the URL and in HTTP Basic authentication, so it must be 1 to 48 of the characters "
+            "A-Z a-z 0-9 * - _ = + | @ ."
         )
     claimed = await ocpp_repository.station_by_identity(connection, identity=entity.identifier)
     if claimed is not None and claimed.entity_id != entity_id:
@@ -258,6 +267,8 @@ async def record_stop_v16(
     """A 1.6 StopTransaction. For a transaction we never saw start (its StartTransaction was
     lost), the stop is still recorded, so it can be matched up or looked into later."""
     key = str(transaction_number)
+    # Not under its number: that number is ours to hand out, and may be handed out later.
+    unknown_key = f"unknown:{transaction_number}"
     async with database.write() as connection:
         await _lock_entity(connection, station)
         await _store_readings(connection, station, samples, now_ms)
@@ -265,12 +276,17 @@ async def record_stop_v16(
             connection, entity_id=station.entity_id, transaction_key=key
         )
         if transaction is None:
+            recorded = await ocpp_repository.transaction_by_key(
+                connection, entity_id=station.entity_id, transaction_key=unknown_key
+            )
+            if recorded is not None:
+                return UUID(str(recorded.id))  # a repeat of a stop already recorded
             transaction_id = uuid.uuid4()
             await ocpp_repository.insert_transaction(
                 connection,
                 id=transaction_id,
                 entity_id=station.entity_id,
-                transaction_key=key,
+                transaction_key=unknown_key,
                 number=None,  # not one we assigned
                 connector_id=None,
                 status="unknown-start",

@@ -212,3 +212,28 @@ async def detected_spans_measured_by(
         )
     )
     return [(row.start_ms, row.end_ms) for row in result]
+
+
+async def list_page_by_offset(
+    connection: AsyncConnection,
+    *,
+    entity_id: UUID,
+    frame_start_ms: int,
+    frame_end_ms: int,
+    offset: int,
+    limit: int,
+) -> Sequence[sa.Row[Any]]:
+    """The usual OFFSET/LIMIT paging, for the benchmark's comparison only: the database
+    reads and throws away `offset` rows, so deep pages cost more and more."""
+    result = await connection.execute(
+        sa.select(charge_sessions)
+        .where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.start_ms >= frame_start_ms,
+            charge_sessions.c.start_ms < frame_end_ms,
+        )
+        .order_by(charge_sessions.c.start_ms, charge_sessions.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return result.all()

@@ -18,6 +18,7 @@ import websockets
 from ocpp.v16 import ChargePoint as Client16
 from ocpp.v201 import ChargePoint as Client201
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from tests.support.api import TenantApi
 
@@ -107,7 +108,7 @@ async def connect_raw(
     headers = {} if password is None else {"Authorization": basic_auth(user or identity, password)}
     async with websockets.connect(
         ws_url(base_url, identity),
-        subprotocols=None if subprotocols is None else list(subprotocols),  # type: ignore[misc]
+        subprotocols=None if subprotocols is None else [Subprotocol(s) for s in subprotocols],
         additional_headers=headers,
         open_timeout=15,
         close_timeout=2,
@@ -263,3 +264,84 @@ async def list_readings(api: TenantApi, entity_id: str, start: str) -> list[dict
 
 def tiers(t1: float, t2: float, t3: float, t4: float, total: float) -> dict[str, Any]:
     return {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "total": total, "unit": "kWh"}
+
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem of that status (media type and members)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    for member in ("type", "title", "detail"):
+        assert isinstance(body[member], str), body
+        assert body[member], body
+    return body
+
+
+# --- the charge every transaction test runs -------------------------------------------------
+
+# Monday 3 June 2024, 21:30 to 22:30 in Brussels (CEST, UTC+2): 19:30Z to 20:30Z. BE-day-night
+# meters t1 on working days 07:00-22:00 local and t2 at all other times, so the first half
+# hour is day (t1) and the second night (t2).
+EVENING = utc(2024, 6, 3, 19, 30)
+METER_START_WH = 1_234_567
+POWER_KW = 11.0
+MINUTES = 60
+KWH_MINUTE = 30  # the one meter value sent in kWh instead of Wh (the unit check)
+
+
+def meter_wh(minute: int, *, start_wh: int = METER_START_WH, power_kw: float = POWER_KW) -> int:
+    """The register `minute` minutes into a charge at constant power, whole Wh."""
+    return start_wh + round(power_kw * 1000 * minute / 60)
+
+
+def soc_at(minute: int) -> float:
+    """A DC car's state of charge: 20 % at the start, +1 % a minute, 80 % at the end."""
+    return 20.0 + minute
+
+
+def expected_data(
+    setup: ChargePointSetup,
+    *,
+    start: str,
+    end: str,
+    total: dict[str, Any],
+    average_kw: float,
+    soc: tuple[float, float] | None,
+    method: str = "ocpp",
+) -> dict[str, Any]:
+    """The listed session's `data`, as the seed's endpoint shows it."""
+    location = setup.location
+    return {
+        "start": start,
+        "end": end,
+        "charge": {
+            "averagePower": {"unit": "kW", "value": average_kw},
+            "start": {"unit": "%", "value": None if soc is None else soc[0]},
+            "end": {"unit": "%", "value": None if soc is None else soc[1]},
+            "total": total,
+        },
+        "location": (
+            {"address": None, "latitude": None, "longitude": None}
+            if location is None
+            else {
+                "address": location["address"],
+                "latitude": location["latitude"],
+                "longitude": location["longitude"],
+            }
+        ),
+        "locationMatches": (
+            []
+            if location is None
+            else [{"accuracy": 1.0, "location": {"id": location["id"], "label": "Home"}}]
+        ),
+        "range": {
+            "start": {"unit": "km", "value": None},
+            "end": {"unit": "km", "value": None},
+        },
+        "method": method,
+        "energyMethod": "counter",
+    }

@@ -4,10 +4,11 @@ frames the `ocpp` package cannot even parse, and sessions computed after the ans
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 from uuid import UUID
 
 from ocpp.charge_point import ChargePoint
@@ -46,6 +47,16 @@ def _unique_id(raw: str) -> str:
     return "-1"
 
 
+def _message_type_of(raw: str) -> int | None:
+    try:
+        message = json.loads(raw)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(message, list) and message and isinstance(message[0], int):
+        return message[0]
+    return None
+
+
 def now_text(now_ms: int) -> str:
     return datetime.fromtimestamp(now_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -53,8 +64,10 @@ def now_text(now_ms: int) -> str:
 class LedgerChargePoint(ChargePoint):
     """Base of the 1.6 and 2.0.1 handlers; subclasses mix in the version's ChargePoint."""
 
-    # OCPP 1.6 calls a malformed payload a FormationViolation, 2.0.1 a FormatViolation.
-    format_violation_code = "FormatViolation"
+    # Error codes the `ocpp` package uses that this OCPP version spells differently.
+    error_code_spelling: ClassVar[Mapping[str, str]] = MappingProxyType({})
+    # What to answer a frame of a message type that does not exist (2.0.1 has a code for it).
+    unknown_message_type_code = "PropertyConstraintViolation"
 
     def __init__(self, identity: str, connection: Any, context: OcppContext) -> None:
         super().__init__(identity, connection)
@@ -69,8 +82,8 @@ class LedgerChargePoint(ChargePoint):
             # The package logs such frames and answers nothing; the charger would wait for
             # an answer that never comes. OCPP-J says: answer a CALLERROR.
             code = error.code
-            if code == "FormatViolation":
-                code = self.format_violation_code
+            if _message_type_of(raw_msg) not in (None, 2, 3, 4):
+                code = self.unknown_message_type_code
             logger.warning("%s sent a malformed frame: %s", self.id, error.description)
             await self._send(
                 CallError(
@@ -79,6 +92,13 @@ class LedgerChargePoint(ChargePoint):
             )
             return
         await super().route_message(raw_msg)
+
+    async def _send(self, message: str) -> None:
+        if self.error_code_spelling and message.startswith("[4,"):
+            frame = json.loads(message)
+            frame[2] = self.error_code_spelling.get(frame[2], frame[2])
+            message = json.dumps(frame, separators=(",", ":"))
+        await super()._send(message)
 
     def now_ms(self) -> int:
         return self.context.clock_ms()

@@ -1,5 +1,6 @@
 """OCPP 1.6J: what a charge point sends us, and our answers."""
 
+from types import MappingProxyType
 from typing import Any
 
 from ocpp.routing import after, on
@@ -19,7 +20,14 @@ class ChargePoint16(LedgerChargePoint):
     _call = call
     _call_result = call_result
     _ocpp_version = "1.6"
-    format_violation_code = "FormationViolation"
+    # 1.6 names these differently from 2.0.1, whose names the `ocpp` package uses; the 1.6
+    # spelling of "Occurence" is the specification's own.
+    error_code_spelling = MappingProxyType(
+        {
+            "FormatViolation": "FormationViolation",
+            "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+        }
+    )
 
     def instant(self, text: str) -> int:
         try:

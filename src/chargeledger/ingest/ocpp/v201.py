@@ -18,6 +18,7 @@ class ChargePoint201(LedgerChargePoint):
     _call = call
     _call_result = call_result
     _ocpp_version = "2.0.1"
+    unknown_message_type_code = "MessageTypeNotSupported"
 
     def instant(self, text: str) -> int:
         try:
