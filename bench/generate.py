@@ -33,8 +33,9 @@ HEAVY_ENTITIES = 20
 HEAVY_SESSIONS = 25_000  # in one month: 200 pages of 100 and more
 HEAVY_MONTH_START_MS = 1_717_200_000_000  # 2024-06-01T00:13:20Z
 MONTH_MS = 30 * 86_400_000
-HISTORY_START_MS = 1_672_531_200_000  # 2023-01-01
-HISTORY_MS = 2 * 365 * 86_400_000
+# Cars charge a dozen times a month or so: their sessions fall in the half year before.
+HISTORY_START_MS = 1_704_067_200_000  # 2024-01-01
+HISTORY_MS = 182 * 86_400_000
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 tests/support/databases.py), one real `chargeledger serve` on it, and a new tenant per test,
 so tests never see each other's data."""
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -10,11 +11,22 @@ import pytest
 
 from chargeledger.api.context import system_clock_ms
 from chargeledger.services import auth
+from chargeledger.services.auth import configure_secret_hashing
 from chargeledger.storage.database import Database
 from chargeledger.storage.migrate import upgrade_to_head_async
 from tests.support.api import TenantApi
 from tests.support.databases import fresh_database, is_postgresql, requested_backend
 from tests.support.servers import running_server
+
+# Client secrets are still hashed with argon2id, at a test-sized cost: a run makes about a
+# thousand tenants, and at the production cost hashing alone would take minutes. The servers
+# the tests start read the same settings from the environment.
+os.environ.setdefault("CHARGELEDGER_SECRET_HASH_TIME_COST", "1")
+os.environ.setdefault("CHARGELEDGER_SECRET_HASH_MEMORY_KIB", "1024")
+configure_secret_hashing(
+    time_cost=int(os.environ["CHARGELEDGER_SECRET_HASH_TIME_COST"]),
+    memory_kib=int(os.environ["CHARGELEDGER_SECRET_HASH_MEMORY_KIB"]),
+)
 
 
 def pytest_report_header() -> str:

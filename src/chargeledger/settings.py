@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         description="Base URL clients reach us at (for links.next behind a proxy), e.g. https://api.example.com",
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # argon2id cost of client secrets: the library's recommendation by default. Lower it only
+    # where hashing time matters more than resistance to offline guessing (test suites).
+    secret_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    secret_hash_memory_kib: int = Field(default=65536, ge=8, le=4 * 1024 * 1024)
     # The session detector (README, "Sessions from readings").
     detector_gap_limit_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60)
     detector_pause_limit_minutes: float = Field(default=15, ge=0, le=24 * 60)

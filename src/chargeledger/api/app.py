@@ -29,6 +29,7 @@ from chargeledger.api.routes import (
 )
 from chargeledger.api.schemas.common import Problem
 from chargeledger.api.schemas.readings import ReadingIn
+from chargeledger.services.auth import configure_secret_hashing
 from chargeledger.services.keys import load_signing_keys
 from chargeledger.services.ocpp import close_silent_transactions
 from chargeledger.services.readings import close_stale_sessions
@@ -51,6 +52,9 @@ Instants are UTC RFC 3339 (`2023-11-07T05:31:56Z`). Errors are RFC 9457 problem 
 def create_app(settings: Settings | None = None, *, state: AppState | None = None) -> FastAPI:
     """The app; `state` lets tests supply their own database, keys and clock."""
     settings = settings or Settings()
+    configure_secret_hashing(
+        time_cost=settings.secret_hash_time_cost, memory_kib=settings.secret_hash_memory_kib
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

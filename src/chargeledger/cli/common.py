@@ -10,6 +10,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.errors import ChargeLedgerError
+from chargeledger.services.auth import configure_secret_hashing
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database, DatabaseUrlError
 from chargeledger.storage.migrate import upgrade_to_head
@@ -31,6 +32,9 @@ def settings_for(database_url: str | None) -> Settings:
     settings = Settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
+    configure_secret_hashing(
+        time_cost=settings.secret_hash_time_cost, memory_kib=settings.secret_hash_memory_kib
+    )
     return settings
 
 

@@ -27,6 +27,16 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended co
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+def configure_secret_hashing(*, time_cost: int, memory_kib: int) -> None:
+    """Set the argon2id cost of client secrets (at start-up, from the settings). Secrets
+    hashed at another cost still verify, and are rehashed at this one when next used."""
+    global _hasher, _DUMMY_HASH
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     tenant_id: UUID

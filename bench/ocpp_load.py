@@ -1,0 +1,189 @@
+"""OCPP: how many charge points one server process holds at once, each sending MeterValues
+every 10 s, with the p99 acknowledgement latency under 100 ms; and memory per connection.
+
+Chargers are added in steps; at each step the latency of every MeterValues call in the last
+window is measured. The run stops at the target count, or when p99 passes the limit or calls
+fail. The load generator runs in its own process and speaks raw OCPP 1.6J frames."""
+
+import argparse
+import asyncio
+import base64
+import json
+import random
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import websockets
+from argon2 import PasswordHasher
+
+from bench.common import RESULTS, machine, save, start_server
+from bench.generate import ensure_database
+from chargeledger.storage.database import Database
+from chargeledger.storage.migrate import upgrade_to_head_async
+from chargeledger.storage.tables import entities, ocpp_stations, tenants
+
+PASSWORD = "bench-charger-password-0001"
+INTERVAL_S = 10.0
+
+
+async def _register(database_url: str, count: int) -> list[str]:
+    """Charge points and their stations, straight into the database (all with one password)."""
+    await upgrade_to_head_async(database_url)
+    database = Database(database_url)
+    password_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    tenant_id = uuid.uuid4()
+    now_ms = int(time.time() * 1000)
+    identities = [f"LOAD-{index:05d}" for index in range(count)]
+    entity_rows, station_rows = [], []
+    for identity in identities:
+        entity_id = uuid.uuid4()
+        entity_rows.append(
+            {
+                "id": entity_id, "tenant_id": tenant_id, "type": "ChargePoint", "name": identity,
+                "identifier": identity, "brand": None, "properties_json": "{}",
+                "capture_charge_sessions": True, "created_ms": now_ms, "battery_capacity_kwh": None,
+            }
+        )  # fmt: skip
+        station_rows.append(
+            {"identity": identity, "entity_id": entity_id, "password_hash": password_hash, "created_ms": now_ms}
+        )
+    async with database.write() as connection:
+        await connection.execute(tenants.insert().values(id=tenant_id, name="load", created_ms=now_ms))
+        await connection.execute(entities.insert(), entity_rows)
+        await connection.execute(ocpp_stations.insert(), station_rows)
+    await database.dispose()
+    return identities
+
+
+def _now() -> str:
+    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Charger:
+    def __init__(self, url: str, identity: str, latencies: list[tuple[float, float]], errors: list[str]) -> None:
+        self.url = f"{url}/{identity}"
+        self.identity = identity
+        self.latencies = latencies
+        self.errors = errors
+        self.meter_wh = 1_000_000
+        self.connection: Any = None
+
+    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        unique_id = uuid.uuid4().hex[:12]
+        sent = time.monotonic()
+        await self.connection.send(json.dumps([2, unique_id, action, payload]))
+        answer = json.loads(await self.connection.recv())
+        if answer[0] != 3:
+            raise RuntimeError(f"{action}: {answer}")
+        if action == "MeterValues":
+            self.latencies.append((time.monotonic(), time.monotonic() - sent))
+        return dict(answer[2])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        auth = base64.b64encode(f"{self.identity}:{PASSWORD}".encode()).decode()
+        try:
+            self.connection = await websockets.connect(
+                self.url,
+                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                additional_headers={"Authorization": f"Basic {auth}"},
+                open_timeout=120,
+                ping_interval=None,
+            )
+            await self.call("BootNotification", {"chargePointVendor": "bench", "chargePointModel": "load"})
+            started = await self.call(
+                "StartTransaction",
+                {"connectorId": 1, "idTag": "BENCH", "meterStart": self.meter_wh, "timestamp": _now()},
+            )
+            transaction_id = started["transactionId"]
+            await asyncio.sleep(random.uniform(0, INTERVAL_S))  # noqa: S311 - spread the load
+            while not stop.is_set():
+                self.meter_wh += 30  # 11 kW for 10 s
+                await self.call(
+                    "MeterValues",
+                    {
+                        "connectorId": 1,
+                        "transactionId": transaction_id,
+                        "meterValue": [
+                            {
+                                "timestamp": _now(),
+                                "sampledValue": [
+                                    {"value": str(self.meter_wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
+                                    {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
+                                ],
+                            }
+                        ],
+                    },
+                )
+                try:
+                    await asyncio.wait_for(stop.wait(), INTERVAL_S)
+                except TimeoutError:
+                    pass
+        except Exception as error:
+            self.errors.append(f"{self.identity}: {type(error).__name__}: {error}")
+        finally:
+            if self.connection is not None:
+                await self.connection.close()
+
+
+async def _ramp(base_url: str, identities: list[str], step: int, window_s: float, limit_ms: float, server: Any) -> list[dict[str, Any]]:
+    url = base_url.replace("http://", "ws://") + "/ocpp"
+    latencies: list[tuple[float, float]] = []
+    errors: list[str] = []
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    steps = []
+    baseline = server.memory()["rss_total"]
+    for count in range(step, len(identities) + 1, step):
+        for identity in identities[count - step : count]:
+            tasks.append(asyncio.create_task(Charger(url, identity, latencies, errors).run(stop)))
+        await asyncio.sleep(window_s)
+        window_start = time.monotonic() - window_s + INTERVAL_S  # after the new ones settled
+        window = sorted(latency for when, latency in latencies if when >= window_start)
+        memory = server.memory()
+        result = {
+            "chargers": count,
+            "calls": len(window),
+            "p50_ms": round(statistics.median(window) * 1000, 1) if window else None,
+            "p99_ms": round(window[int(len(window) * 0.99)] * 1000, 1) if window else None,
+            "errors": len(errors),
+            "server_rss_mib": round(memory["rss_total"] / 2**20, 1),
+            "rss_per_charger_kib": round((memory["rss_total"] - baseline) / count / 1024, 1),
+        }
+        steps.append(result)
+        print(json.dumps(result), flush=True)
+        if errors or (result["p99_ms"] or 0) > limit_ms:
+            break
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if errors:
+        print("first errors:", errors[:5])
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--database", default="chargeledger_bench_ocpp")
+    parser.add_argument("--chargers", type=int, default=6000)
+    parser.add_argument("--step", type=int, default=500)
+    parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--limit-ms", type=float, default=100.0)
+    parser.add_argument("--name", default="ocpp")
+    args = parser.parse_args()
+    url = asyncio.run(ensure_database(args.admin_url, args.database, fresh=True))
+    identities = asyncio.run(_register(url, args.chargers))
+    server = start_server(url, workers=1, log=RESULTS / "ocpp-server.log", env={"CHARGELEDGER_DATABASE_POOL_SIZE": "20"})
+    try:
+        steps = asyncio.run(_ramp(server.base_url, identities, args.step, args.window, args.limit_ms, server))
+    finally:
+        server.stop()
+    held = [s["chargers"] for s in steps if not s["errors"] and (s["p99_ms"] or 0) <= args.limit_ms]
+    result = {"machine": machine(), "steps": steps, "chargers_held": max(held, default=0)}
+    print(save(args.name, result))
+
+
+if __name__ == "__main__":
+    main()
