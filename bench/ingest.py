@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,7 +52,10 @@ def vehicle_batches(vehicle: int, batches: int) -> list[tuple[list[dict[str, Any
                 {
                     "timestamp": instant.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "isCharging": charging,
-                    "positiveActiveInstantaneousPower": {"unit": "W", "value": 11000 if charging else 0},
+                    "positiveActiveInstantaneousPower": {
+                        "unit": "W",
+                        "value": 11000 if charging else 0,
+                    },
                     "positiveActiveEnergy": {"total": round(counter, 3), "unit": "kWh"},
                     "stateOfCharge": {"unit": "%", "value": round(soc, 1)},
                     "location": {"latitude": 50.85, "longitude": 4.35, "accuracy": 10},
@@ -65,7 +67,9 @@ def vehicle_batches(vehicle: int, batches: int) -> list[tuple[list[dict[str, Any
 
 
 async def _setup(base_url: str, bearer: str) -> list[str]:
-    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {bearer}"}, timeout=60) as http:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"Authorization": f"Bearer {bearer}"}, timeout=60
+    ) as http:
         ids = []
         for index in range(VEHICLES):
             response = await http.post("/v1/entities", json={"type": "EV", "name": f"car {index}"})
@@ -86,7 +90,9 @@ async def _drive(
     queue: asyncio.Queue[int] = asyncio.Queue()
     for vehicle in range(len(entity_ids)):
         queue.put_nowait(vehicle)
-    plans = {vehicle: vehicle_batches(vehicle, batches_per_vehicle) for vehicle in range(len(entity_ids))}
+    plans = {
+        vehicle: vehicle_batches(vehicle, batches_per_vehicle) for vehicle in range(len(entity_ids))
+    }
     progress = {vehicle: 0 for vehicle in plans}
     stored = 0
     delays: list[float] = []
@@ -95,7 +101,9 @@ async def _drive(
 
     async def worker() -> None:
         nonlocal stored
-        async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {bearer}"}, timeout=120) as http:
+        async with httpx.AsyncClient(
+            base_url=base_url, headers={"Authorization": f"Bearer {bearer}"}, timeout=120
+        ) as http:
             while True:
                 try:
                     vehicle = queue.get_nowait()
@@ -112,7 +120,11 @@ async def _drive(
                     # The session that this reading ends must be listed now.
                     listed = await http.get(
                         f"/v1/entities/{entity_id}/charge-sessions",
-                        params={"start": "2024-05-01T00:00:00Z", "end": "2025-01-01T00:00:00Z", "pageSize": 1000},
+                        params={
+                            "start": "2024-05-01T00:00:00Z",
+                            "end": "2025-01-01T00:00:00Z",
+                            "pageSize": 1000,
+                        },
                     )
                     spans = [(r["data"]["start"], r["data"]["end"]) for r in listed.json()["data"]]
                     # Listed, ending there (or, when charging resumed within the pause limit,
@@ -152,14 +164,18 @@ def main() -> None:
     url = asyncio.run(ensure_database(args.admin_url, args.database, fresh=True))
     created = subprocess.run(
         [sys.executable, "-m", "chargeledger", "tenant", "create", "bench", "--database-url", url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     credentials = json.loads(created.stdout)
     server = start_server(url, workers=args.workers, log=RESULTS / "ingest-server.log")
     try:
         bearer = token(server.base_url, credentials["clientId"], credentials["clientSecret"])
         entity_ids = asyncio.run(_setup(server.base_url, bearer))
-        result = asyncio.run(_drive(server.base_url, bearer, entity_ids, args.batches, args.concurrency))
+        result = asyncio.run(
+            _drive(server.base_url, bearer, entity_ids, args.batches, args.concurrency)
+        )
         result["server_memory"] = server.memory()
     finally:
         server.stop()

@@ -8,6 +8,7 @@ fail. The load generator runs in its own process and speaks raw OCPP 1.6J frames
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import random
 import statistics
@@ -25,7 +26,7 @@ from chargeledger.storage.database import Database
 from chargeledger.storage.migrate import upgrade_to_head_async
 from chargeledger.storage.tables import entities, ocpp_stations, tenants
 
-PASSWORD = "bench-charger-password-0001"
+PASSWORD = "bench-charger-password-0001"  # noqa: S105 - a benchmark's chargers
 INTERVAL_S = 10.0
 
 
@@ -48,10 +49,17 @@ async def _register(database_url: str, count: int) -> list[str]:
             }
         )  # fmt: skip
         station_rows.append(
-            {"identity": identity, "entity_id": entity_id, "password_hash": password_hash, "created_ms": now_ms}
+            {
+                "identity": identity,
+                "entity_id": entity_id,
+                "password_hash": password_hash,
+                "created_ms": now_ms,
+            }
         )
     async with database.write() as connection:
-        await connection.execute(tenants.insert().values(id=tenant_id, name="load", created_ms=now_ms))
+        await connection.execute(
+            tenants.insert().values(id=tenant_id, name="load", created_ms=now_ms)
+        )
         await connection.execute(entities.insert(), entity_rows)
         await connection.execute(ocpp_stations.insert(), station_rows)
     await database.dispose()
@@ -63,7 +71,9 @@ def _now() -> str:
 
 
 class Charger:
-    def __init__(self, url: str, identity: str, latencies: list[tuple[float, float]], errors: list[str]) -> None:
+    def __init__(
+        self, url: str, identity: str, latencies: list[tuple[float, float]], errors: list[str]
+    ) -> None:
         self.url = f"{url}/{identity}"
         self.identity = identity
         self.latencies = latencies
@@ -92,13 +102,20 @@ class Charger:
                 open_timeout=120,
                 ping_interval=None,
             )
-            await self.call("BootNotification", {"chargePointVendor": "bench", "chargePointModel": "load"})
+            await self.call(
+                "BootNotification", {"chargePointVendor": "bench", "chargePointModel": "load"}
+            )
             started = await self.call(
                 "StartTransaction",
-                {"connectorId": 1, "idTag": "BENCH", "meterStart": self.meter_wh, "timestamp": _now()},
+                {
+                    "connectorId": 1,
+                    "idTag": "BENCH",
+                    "meterStart": self.meter_wh,
+                    "timestamp": _now(),
+                },
             )
             transaction_id = started["transactionId"]
-            await asyncio.sleep(random.uniform(0, INTERVAL_S))  # noqa: S311 - spread the load
+            await asyncio.sleep(random.uniform(0, INTERVAL_S))
             while not stop.is_set():
                 self.meter_wh += 30  # 11 kW for 10 s
                 await self.call(
@@ -110,17 +127,23 @@ class Charger:
                             {
                                 "timestamp": _now(),
                                 "sampledValue": [
-                                    {"value": str(self.meter_wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-                                    {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
+                                    {
+                                        "value": str(self.meter_wh),
+                                        "measurand": "Energy.Active.Import.Register",
+                                        "unit": "Wh",
+                                    },
+                                    {
+                                        "value": "11000",
+                                        "measurand": "Power.Active.Import",
+                                        "unit": "W",
+                                    },
                                 ],
                             }
                         ],
                     },
                 )
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), INTERVAL_S)
-                except TimeoutError:
-                    pass
         except Exception as error:
             self.errors.append(f"{self.identity}: {type(error).__name__}: {error}")
         finally:
@@ -128,7 +151,9 @@ class Charger:
                 await self.connection.close()
 
 
-async def _ramp(base_url: str, identities: list[str], step: int, window_s: float, limit_ms: float, server: Any) -> list[dict[str, Any]]:
+async def _ramp(
+    base_url: str, identities: list[str], step: int, window_s: float, limit_ms: float, server: Any
+) -> list[dict[str, Any]]:
     url = base_url.replace("http://", "ws://") + "/ocpp"
     latencies: list[tuple[float, float]] = []
     errors: list[str] = []
@@ -175,9 +200,16 @@ def main() -> None:
     args = parser.parse_args()
     url = asyncio.run(ensure_database(args.admin_url, args.database, fresh=True))
     identities = asyncio.run(_register(url, args.chargers))
-    server = start_server(url, workers=1, log=RESULTS / "ocpp-server.log", env={"CHARGELEDGER_DATABASE_POOL_SIZE": "20"})
+    server = start_server(
+        url,
+        workers=1,
+        log=RESULTS / "ocpp-server.log",
+        env={"CHARGELEDGER_DATABASE_POOL_SIZE": "20"},
+    )
     try:
-        steps = asyncio.run(_ramp(server.base_url, identities, args.step, args.window, args.limit_ms, server))
+        steps = asyncio.run(
+            _ramp(server.base_url, identities, args.step, args.window, args.limit_ms, server)
+        )
     finally:
         server.stop()
     held = [s["chargers"] for s in steps if not s["errors"] and (s["p99_ms"] or 0) <= args.limit_ms]

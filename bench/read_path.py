@@ -47,15 +47,11 @@ def first_page_paths(dataset: dict[str, Any], page_size: int, count: int) -> lis
     paths = []
     for _ in range(count):
         month = rng.randrange(len(MONTHS) - 1)
-        paths.append(
-            _list_path(rng.choice(ordinary), MONTHS[month], MONTHS[month + 1], page_size)
-        )
+        paths.append(_list_path(rng.choice(ordinary), MONTHS[month], MONTHS[month + 1], page_size))
     return paths
 
 
-def deep_page_paths(
-    http: httpx.Client, heavy: list[str], page_size: int
-) -> dict[int, list[str]]:
+def deep_page_paths(http: httpx.Client, heavy: list[str], page_size: int) -> dict[int, list[str]]:
     """For each depth, the path of that page of each busy entity's month, found by following
     links.next from the first page (as a client would)."""
     by_depth: dict[int, list[str]] = {depth: [] for depth in DEPTHS}
@@ -162,27 +158,36 @@ async def database_floor(
     }
 
 
-def run(database_url: str, dataset: dict[str, Any], *, seconds: int, connections: int) -> dict[str, Any]:
+def run(
+    database_url: str, dataset: dict[str, Any], *, seconds: int, connections: int
+) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = start_server(database_url, workers=2, log=RESULTS / "read-server.log")
     results: dict[str, Any] = {"machine": machine(), "sessions": dataset["sessions"]}
     try:
         bearer = token(server.base_url, dataset["client_id"], dataset["client_secret"])
         heavy = dataset["heavy_entity_ids"]
-        with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {bearer}"}, timeout=60) as http:
+        with httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {bearer}"}, timeout=60
+        ) as http:
             files = {
                 "first-25": write_paths("first-25", first_page_paths(dataset, 25, 5000)),
                 "first-100": write_paths("first-100", first_page_paths(dataset, 100, 5000)),
             }
             for page_size in (25, 100):
                 for depth, paths in deep_page_paths(http, heavy, page_size).items():
-                    files[f"deep-{page_size}-{depth}"] = write_paths(f"deep-{page_size}-{depth}", paths)
+                    files[f"deep-{page_size}-{depth}"] = write_paths(
+                        f"deep-{page_size}-{depth}", paths
+                    )
                     files[f"offset-{page_size}-{depth}"] = write_paths(
                         f"offset-{page_size}-{depth}", offset_paths(heavy, page_size, depth)
                     )
             # The framework floor returns a body as big as an average page of 25.
             sizes = [len(http.get(p).content) for p in first_page_paths(dataset, 25, 200)]
-            deep_sizes = [len(http.get(p).content) for p in (RESULTS / "paths-deep-25-200.txt").read_text().split()]
+            deep_sizes = [
+                len(http.get(p).content)
+                for p in (RESULTS / "paths-deep-25-200.txt").read_text().split()
+            ]
             files["floor-first-25"] = write_paths(
                 "floor-first-25", [f"/bench/static?size={round(statistics.mean(sizes))}"]
             )
@@ -205,7 +210,9 @@ def run(database_url: str, dataset: dict[str, Any], *, seconds: int, connections
     for name in ("first-25", "deep-25-200"):
         paths = (RESULTS / f"paths-{name}.txt").read_text().split()
         floor = asyncio.run(
-            database_floor(database_url, dataset, paths, seconds=seconds, concurrency=connections // 2)
+            database_floor(
+                database_url, dataset, paths, seconds=seconds, concurrency=connections // 2
+            )
         )
         scenarios[f"dbfloor-{name}"] = floor
         print(f"dbfloor-{name:10} {json.dumps(floor)}", flush=True)
@@ -214,7 +221,9 @@ def run(database_url: str, dataset: dict[str, Any], *, seconds: int, connections
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/chargeledger_bench")
+    parser.add_argument(
+        "--database-url", default="postgresql://postgres@127.0.0.1:5432/chargeledger_bench"
+    )
     parser.add_argument("--dataset", default=str(RESULTS / "dataset.json"))
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
