@@ -23,6 +23,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from chargeledger.domain.record_json import charge_record_json
 from chargeledger.services import auth
 from chargeledger.services.entities import EntityType
 from chargeledger.storage.database import Database
@@ -66,7 +67,7 @@ def _session_rows(
         t1 = round(energy_kwh * rng.random(), 3)
         soc_start = round(rng.uniform(5, 60), 1)
         soc_end = round(min(100.0, soc_start + rng.uniform(10, 50)), 1)
-        yield (
+        values = (
             entity_id,
             uuid.uuid4(),
             None,  # external_id
@@ -95,6 +96,8 @@ def _session_rows(
             "power",
             False,
         )
+        # The record the API serves, kept with the row as the application keeps it.
+        yield (*values, charge_record_json(dict(zip(SESSION_COLUMNS, values, strict=False))))
 
 
 SESSION_COLUMNS = [
@@ -125,6 +128,7 @@ SESSION_COLUMNS = [
     "method",
     "energy_method",
     "tiers_given",
+    "record_json",
 ]
 
 

@@ -27,7 +27,7 @@ from bench.common import RESULTS, machine, save, start_server, token, wrk
 from chargeledger.api.serialization import charge_session_record
 from chargeledger.domain.instants import format_instant, parse_instant_ms
 from chargeledger.services import charge_sessions
-from chargeledger.services.auth import Principal, check_client_active
+from chargeledger.services.auth import Principal
 from chargeledger.services.keys import load_signing_keys
 from chargeledger.storage.database import Database
 
@@ -120,10 +120,9 @@ async def database_floor(
             index += concurrency
             began = time.perf_counter()
             async with database.read() as connection:
-                await check_client_active(connection, principal=principal)
                 page = await charge_sessions.list_sessions(
                     connection,
-                    tenant_id=principal.tenant_id,
+                    principal=principal,
                     entity_id=entity_id,
                     frame_start_ms=start,
                     frame_end_ms=end,
@@ -159,7 +158,12 @@ async def database_floor(
 
 
 def run(
-    database_url: str, dataset: dict[str, Any], *, seconds: int, connections: int
+    database_url: str,
+    dataset: dict[str, Any],
+    *,
+    seconds: int,
+    connections: int,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = start_server(database_url, workers=2, log=RESULTS / "read-server.log")
@@ -199,6 +203,8 @@ def run(
         order += [f"deep-25-{d}" for d in DEPTHS] + [f"offset-25-{d}" for d in DEPTHS]
         order += [f"deep-100-{d}" for d in DEPTHS] + [f"offset-100-{d}" for d in DEPTHS]
         for name in order:
+            if only and name not in only:
+                continue
             scenarios[name] = wrk(
                 server.base_url, files[name], bearer, seconds=seconds, connections=connections
             )
@@ -208,6 +214,8 @@ def run(
         server.stop()
     results["scenarios"] = scenarios
     for name in ("first-25", "deep-25-200"):
+        if only and f"dbfloor-{name}" not in only:
+            continue
         paths = (RESULTS / f"paths-{name}.txt").read_text().split()
         floor = asyncio.run(
             database_floor(
@@ -228,9 +236,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--name", default="read-path")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
     args = parser.parse_args()
     dataset = json.loads(Path(args.dataset).read_text())
-    results = run(args.database_url, dataset, seconds=args.seconds, connections=args.connections)
+    results = run(
+        args.database_url,
+        dataset,
+        seconds=args.seconds,
+        connections=args.connections,
+        only={name for name in args.only.split(",") if name} or None,
+    )
     print(save(args.name, results))
 
 

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL clients reach us at (for links.next behind a proxy), e.g. https://api.example.com",
     )
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pool_size: int = Field(default=20, ge=1, le=200)
     # argon2id cost of client secrets: the library's recommendation by default. Lower it only
     # where hashing time matters more than resistance to offline guessing (test suites).
     secret_hash_time_cost: int = Field(default=3, ge=1, le=20)

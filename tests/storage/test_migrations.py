@@ -3,6 +3,7 @@ can be undone and redone."""
 
 import asyncio
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 import sqlalchemy as sa
@@ -105,3 +106,62 @@ def test_unsupported_database_is_refused_with_a_reason() -> None:
 
     with pytest.raises(DatabaseUrlError, match="unsupported database 'mysql'"):
         async_database_url("mysql://u@h/db")
+
+
+async def test_migration_0004_builds_the_record_of_sessions_stored_before_it(
+    tmp_path: Path,
+) -> None:
+    """A database with sessions from before stored records existed serves them unchanged:
+    the migration builds each one's record from its columns."""
+    from chargeledger.domain.record_json import charge_record_json
+    from chargeledger.storage.tables import charge_sessions, entities, tenants
+
+    async with fresh_database(tmp_path, name_hint="backfill") as url:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "0003")
+        database = Database(url)
+        try:
+            tenant_id, entity_id, session_id = uuid4(), uuid4(), uuid4()
+            old_columns = {c.name for c in charge_sessions.columns} - {"record_json"}
+            values = {
+                "entity_id": entity_id, "id": session_id, "external_id": "old",
+                "start_ms": 1_716_814_800_000, "end_ms": 1_716_822_000_000,
+                "created_ms": 1_716_900_000_000, "updated_ms": 1_716_900_000_000,
+                "energy_kwh": 10.0, "t1_kwh": 6.0, "t2_kwh": 4.0, "t3_kwh": 0.0, "t4_kwh": 0.0,
+                "average_power_kw": 5.0, "soc_start_pct": 20.0, "soc_end_pct": 80.0,
+                "range_start_km": None, "range_end_km": None, "latitude": 50.8,
+                "longitude": 4.7, "position_uncertainty_m": None, "address": "Street 1",
+                "location_matches_json": "[]", "matched_address": None, "source": "external",
+                "method": "external", "energy_method": None, "tiers_given": True,
+            }  # fmt: skip
+            assert set(values) == old_columns
+            async with database.write() as connection:
+                await connection.execute(
+                    sa.insert(tenants).values(id=tenant_id, name="old", created_ms=0)
+                )
+                await connection.execute(
+                    sa.insert(entities).values(
+                        id=entity_id,
+                        tenant_id=tenant_id,
+                        type="EV",
+                        name="car",
+                        properties_json="{}",
+                        capture_charge_sessions=True,
+                        created_ms=0,
+                    )
+                )
+                await connection.execute(
+                    sa.text(
+                        f"INSERT INTO charge_sessions ({', '.join(values)}) "
+                        f"VALUES ({', '.join(':' + name for name in values)})"
+                    ).bindparams(
+                        sa.bindparam("entity_id", type_=sa.Uuid),
+                        sa.bindparam("id", type_=sa.Uuid),
+                    ),
+                    values,
+                )
+            await upgrade_to_head_async(url)
+            async with database.read() as connection:
+                stored = await connection.scalar(sa.select(charge_sessions.c.record_json))
+            assert stored == charge_record_json(values)
+        finally:
+            await database.dispose()

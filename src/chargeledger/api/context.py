@@ -4,15 +4,22 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
+import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
 from chargeledger.errors import UnauthorizedError
-from chargeledger.services.auth import Principal, check_client_active, decode_access_token
+from chargeledger.services.auth import (
+    Principal,
+    check_client_active,
+    decode_access_token,
+    entity_of_principal,
+)
 from chargeledger.services.keys import SigningKeys
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
@@ -30,7 +37,8 @@ class AppState:
     clock_ms: Callable[[], int] = system_clock_ms
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: FastAPI runs plain functions in a thread pool, a hop every request would pay.
     state: AppState = request.app.state.chargeledger
     return state
 
@@ -61,6 +69,23 @@ class RequestContext:
             yield connection
 
     @asynccontextmanager
+    async def read_unchecked(self) -> AsyncIterator[AsyncConnection]:
+        """A read whose service checks the client itself (in its own query, for speed)."""
+        async with self.state.database.read() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def read_entity(
+        self, entity_id: UUID
+    ) -> AsyncIterator[tuple[AsyncConnection, sa.Row[Any]]]:
+        """A read of one entity's data: client and entity checked in one round trip."""
+        async with self.state.database.read() as connection:
+            entity = await entity_of_principal(
+                connection, principal=self.principal, entity_id=entity_id
+            )
+            yield connection, entity
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """Commits when the block ends, before the response is sent: acknowledged is stored."""
         async with self.state.database.write() as connection:
@@ -68,7 +93,7 @@ class RequestContext:
             yield connection
 
 
-def request_context(
+async def request_context(
     state: Annotated[AppState, Depends(app_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> RequestContext:

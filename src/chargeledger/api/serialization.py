@@ -22,44 +22,9 @@ def _measurement(unit: str, value: float | None) -> dict[str, Any]:
     return {"unit": unit, "value": value}
 
 
-def charge_session_record(row: sa.Row[Any]) -> dict[str, Any]:
-    """A Charging Record, keys in the seed's order, every key present (unknown = null)."""
-    return {
-        "data": {
-            "charge": {
-                "averagePower": _measurement("kW", row.average_power_kw),
-                "end": _measurement("%", row.soc_end_pct),
-                "start": _measurement("%", row.soc_start_pct),
-                "total": {
-                    "t1": row.t1_kwh,
-                    "t2": row.t2_kwh,
-                    "t3": row.t3_kwh,
-                    "t4": row.t4_kwh,
-                    "total": row.energy_kwh,
-                    "unit": "kWh",
-                },
-            },
-            "end": format_instant(row.end_ms),
-            "location": {
-                "address": row.address if row.address is not None else row.matched_address,
-                "latitude": row.latitude,
-                "longitude": row.longitude,
-            },
-            # Stored already serialized; spliced into the output without parsing.
-            "locationMatches": orjson.Fragment(row.location_matches_json),
-            "range": {
-                "start": _measurement("km", row.range_start_km),
-                "end": _measurement("km", row.range_end_km),
-            },
-            "start": format_instant(row.start_ms),
-            # Ours, beyond the seed: how the session was found and its energy measured.
-            "method": row.method,
-            "energyMethod": row.energy_method,
-        },
-        "entityId": str(row.entity_id),
-        "id": str(row.id),
-        "created": format_instant(row.created_ms),
-    }
+def charge_session_record(row: sa.Row[Any]) -> orjson.Fragment:
+    """A Charging Record: the JSON kept with the session (domain/record_json.py)."""
+    return orjson.Fragment(row.record_json)
 
 
 def entity_resource(row: sa.Row[Any]) -> dict[str, Any]:
@@ -95,7 +60,7 @@ def next_page_url(
 def page_response(
     request: Request,
     page: Page[sa.Row[Any]],
-    serialize: Callable[[sa.Row[Any]], dict[str, Any]],
+    serialize: Callable[[sa.Row[Any]], Any],
     *,
     public_url: str | None,
     params: Mapping[str, str],

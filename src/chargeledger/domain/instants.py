@@ -4,7 +4,8 @@ Storing integers makes SQLite and PostgreSQL order, compare and page identically
 """
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
 
 # RFC 3339 date-time, plus the space separator re.alto's own docs use ("2024-05-27 13:00:00Z").
 _RFC3339 = re.compile(
@@ -66,11 +67,19 @@ def ms_to_datetime(instant_ms: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=instant_ms)
 
 
+@lru_cache(maxsize=8192)
+def _date_text(day: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
+
+
 def format_instant(instant_ms: int) -> str:
-    """`2023-11-07T05:31:56Z`, with `.123` milliseconds only when they are not zero."""
-    instant = ms_to_datetime(instant_ms)
-    text = instant.strftime("%Y-%m-%dT%H:%M:%S")
-    millis = instant_ms % 1000
-    if millis:
-        text += f".{millis:03d}"
-    return text + "Z"
+    """`2023-11-07T05:31:56Z`, with `.123` milliseconds only when they are not zero.
+
+    Arithmetic rather than datetime.strftime: a page of 1000 records formats 3000 of these.
+    """
+    day, ms_of_day = divmod(instant_ms, 86_400_000)
+    seconds, millis = divmod(ms_of_day, 1000)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    text = f"{_date_text(day)}T{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{text}.{millis:03d}Z" if millis else f"{text}Z"

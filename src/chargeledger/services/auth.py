@@ -4,14 +4,17 @@ import asyncio
 import secrets
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 from uuid import UUID
 
 import jwt
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.errors import NotFoundError, UnauthorizedError
+from chargeledger.errors import NotFoundError, UnauthorizedError, entity_not_found
 from chargeledger.storage import tenants as tenants_repository
 
 ACCESS_TOKEN_TTL_S = 3600
@@ -130,6 +133,16 @@ def issue_access_token(principal: Principal, *, key: bytes, now_s: int) -> str:
 
 def decode_access_token(token: str, *, key: bytes, now_s: int) -> Principal:
     """The principal a token names; UnauthorizedError if it is malformed, forged or expired."""
+    principal, exp = _verified_claims(token, key)
+    if exp <= now_s:
+        raise UnauthorizedError("the access token has expired; authenticate again")
+    return principal
+
+
+# A client sends the same token for an hour: its signature is verified once per process,
+# its expiry on every request (revocation is checked against the database, per request).
+@lru_cache(maxsize=16_384)
+def _verified_claims(token: str, key: bytes) -> tuple[Principal, int]:
     try:
         claims = jwt.decode(
             token,
@@ -149,9 +162,7 @@ def decode_access_token(token: str, *, key: bytes, now_s: int) -> Principal:
         raise UnauthorizedError(
             "the access token is malformed or not signed by this server"
         ) from None
-    if exp <= now_s:
-        raise UnauthorizedError("the access token has expired; authenticate again")
-    return principal
+    return principal, exp
 
 
 async def check_client_active(connection: AsyncConnection, *, principal: Principal) -> None:
@@ -159,3 +170,22 @@ async def check_client_active(connection: AsyncConnection, *, principal: Princip
     client = await tenants_repository.get_client(connection, client_id=principal.client_id)
     if client is None or client.revoked_ms is not None or client.tenant_id != principal.tenant_id:
         raise UnauthorizedError("the client of this access token was revoked")
+
+
+async def entity_of_principal(
+    connection: AsyncConnection, *, principal: Principal, entity_id: UUID
+) -> sa.Row[Any]:
+    """The entity, checked in one query together with the client: a revoked client is a
+    401; an entity that does not exist or belongs to another tenant a 404."""
+    row = await tenants_repository.client_and_entity(
+        connection, client_id=principal.client_id, entity_id=entity_id
+    )
+    if (
+        row is None
+        or row.client_revoked_ms is not None
+        or row.client_tenant_id != principal.tenant_id
+    ):
+        raise UnauthorizedError("the client of this access token was revoked")
+    if row.id is None:
+        raise entity_not_found(entity_id)
+    return row

@@ -12,8 +12,14 @@ from chargeledger.domain.charge_record import ChargeRecord, RecordProblem, check
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.location_matching import match_locations
 from chargeledger.domain.tariffs import constant_power_profile, split_energy
-from chargeledger.errors import CaptureDisabledError, InvalidInputError, NotFoundError
-from chargeledger.services.entities import get_charging_entity
+from chargeledger.errors import (
+    CaptureDisabledError,
+    ChargeLedgerError,
+    InvalidInputError,
+    NotFoundError,
+)
+from chargeledger.services.auth import Principal, entity_of_principal
+from chargeledger.services.entities import get_charging_entity, require_charging
 from chargeledger.services.location_matching import entity_geofences, stored_matches
 from chargeledger.services.paging import Frame, Page, make_page, resume_after
 from chargeledger.services.tariffs import load_calendar_book, tier_values
@@ -161,9 +167,10 @@ async def record_external_session(
 
 
 async def get_session(
-    connection: AsyncConnection, *, tenant_id: UUID, entity_id: UUID, session_id: UUID
+    connection: AsyncConnection, *, entity: sa.Row[Any], session_id: UUID
 ) -> sa.Row[Any]:
-    await get_charging_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
+    """One session of an entity the caller was checked to see (entity_of_principal)."""
+    entity_id = require_charging(entity).id
     row = await sessions_repository.get_session(
         connection, entity_id=entity_id, session_id=session_id
     )
@@ -175,7 +182,7 @@ async def get_session(
 async def list_sessions(
     connection: AsyncConnection,
     *,
-    tenant_id: UUID,
+    principal: Principal,
     entity_id: UUID,
     frame_start_ms: int,
     frame_end_ms: int | None,
@@ -184,13 +191,59 @@ async def list_sessions(
     cursor_key: bytes,
     now_ms: int,
 ) -> Page[sa.Row[Any]]:
-    """One page of the entity's completed sessions with frame start <= session start < end."""
-    await get_charging_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
-    after: tuple[int, UUID] | None = None
+    """One page of the entity's completed sessions with frame start <= session start < end.
+
+    A page with sessions takes one round trip: the query itself checks the client and the
+    entity. Only an empty page takes a second look, to tell an empty frame from an entity
+    that is missing, another tenant's (404) or a revoked client (401).
+    """
+    try:
+        frame, after = _frame_and_position(
+            entity_id, frame_start_ms, frame_end_ms, continuation_token, cursor_key, now_ms
+        )
+    except ChargeLedgerError:
+        # A missing or foreign entity is answered as such before any token or frame problem.
+        require_charging(
+            await entity_of_principal(connection, principal=principal, entity_id=entity_id)
+        )
+        raise
+    rows = await sessions_repository.list_page(
+        connection,
+        client_id=principal.client_id,
+        tenant_id=principal.tenant_id,
+        entity_id=entity_id,
+        frame_start_ms=frame.start_ms,
+        frame_end_ms=frame.end_ms,
+        after=after,
+        limit=page_size + 1,
+    )
+    if not rows:
+        require_charging(
+            await entity_of_principal(connection, principal=principal, entity_id=entity_id)
+        )
+    return make_page(
+        rows,
+        page_size=page_size,
+        frame=frame,
+        key=cursor_key,
+        kind=CursorKind.CHARGE_SESSIONS,
+        scope_id=entity_id,
+        sort_key=lambda row: (row.start_ms, row.id),
+    )
+
+
+def _frame_and_position(
+    entity_id: UUID,
+    frame_start_ms: int,
+    frame_end_ms: int | None,
+    continuation_token: str | None,
+    cursor_key: bytes,
+    now_ms: int,
+) -> tuple[Frame, tuple[int, UUID] | None]:
     if continuation_token is None:
         # Without an end the frame ends now (an empty frame if start is still to come).
         end_ms = max(now_ms, frame_start_ms) if frame_end_ms is None else frame_end_ms
-        frame = Frame(frame_start_ms, end_ms)
+        frame, after = Frame(frame_start_ms, end_ms), None
     else:
         frame, after = resume_after(
             continuation_token,
@@ -205,20 +258,4 @@ async def list_sessions(
             "end must not be before start",
             errors=[{"name": "end", "in": "query", "detail": "end must not be before start"}],
         )
-    rows = await sessions_repository.list_page(
-        connection,
-        entity_id=entity_id,
-        frame_start_ms=frame.start_ms,
-        frame_end_ms=frame.end_ms,
-        after=after,
-        limit=page_size + 1,
-    )
-    return make_page(
-        rows,
-        page_size=page_size,
-        frame=frame,
-        key=cursor_key,
-        kind=CursorKind.CHARGE_SESSIONS,
-        scope_id=entity_id,
-        sort_key=lambda row: (row.start_ms, row.id),
-    )
+    return frame, after

@@ -86,6 +86,16 @@ async def get_entity(
     return entity
 
 
+def require_charging(entity: sa.Row[Any]) -> sa.Row[Any]:
+    """The entity, which must be of a type that has charge sessions."""
+    if entity.type not in CHARGING_TYPES:
+        raise NotFoundError(
+            f"entity {entity.id} is a {entity.type}; charge sessions exist only for "
+            "EV and ChargePoint entities"
+        )
+    return entity
+
+
 async def get_charging_entity(
     connection: AsyncConnection,
     *,
@@ -95,12 +105,7 @@ async def get_charging_entity(
 ) -> sa.Row[Any]:
     """The entity, which must be of a type that has charge sessions."""
     entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock=lock)
-    if entity.type not in CHARGING_TYPES:
-        raise NotFoundError(
-            f"entity {entity_id} is a {entity.type}; charge sessions exist only for "
-            "EV and ChargePoint entities"
-        )
-    return entity
+    return require_charging(entity)
 
 
 def feature_statuses(entity: sa.Row[Any]) -> list[dict[str, Any]]:

@@ -103,8 +103,7 @@ async def ingest_readings(
 async def list_readings(
     connection: AsyncConnection,
     *,
-    tenant_id: UUID,
-    entity_id: UUID,
+    entity: sa.Row[Any],
     frame_start_ms: int,
     frame_end_ms: int | None,
     page_size: int,
@@ -112,7 +111,8 @@ async def list_readings(
     cursor_key: bytes,
     now_ms: int,
 ) -> Page[sa.Row[Any]]:
-    await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
+    """A page of the entity's readings; the caller checked the entity (entity_of_principal)."""
+    entity_id = UUID(str(entity.id))
     after_ms: int | None = None
     if continuation_token is None:
         end_ms = max(now_ms, frame_start_ms) if frame_end_ms is None else frame_end_ms

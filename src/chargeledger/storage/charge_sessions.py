@@ -7,8 +7,9 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chargeledger.domain.record_json import charge_record_json
 from chargeledger.storage.dialect import insert_on_conflict
-from chargeledger.storage.tables import charge_sessions
+from chargeledger.storage.tables import api_clients, charge_sessions, entities
 
 # The columns a client supplies (or a detector computes); a correction replaces exactly these.
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -50,7 +51,10 @@ async def insert_if_new_external_id(connection: AsyncConnection, *, values: dict
     result = await connection.execute(
         insert.on_conflict_do_nothing(index_elements=["entity_id", "external_id"])
     )
-    return result.rowcount > 0
+    if result.rowcount > 0:
+        await rebuild_records(connection, entity_id=values["entity_id"], session_ids=[values["id"]])
+        return True
+    return False
 
 
 async def update_record(
@@ -61,6 +65,7 @@ async def update_record(
         .where(charge_sessions.c.entity_id == entity_id, charge_sessions.c.id == session_id)
         .values(**values)
     )
+    await rebuild_records(connection, entity_id=entity_id, session_ids=[session_id])
 
 
 async def get_session(
@@ -74,30 +79,59 @@ async def get_session(
     return result.first()
 
 
+# The hot query, built once: only its parameters change from request to request. It checks
+# the caller too: the client must be active, the entity its tenant's and one that charges.
+_FIRST_PAGE = (
+    sa.select(charge_sessions.c.start_ms, charge_sessions.c.id, charge_sessions.c.record_json)
+    .join(entities, entities.c.id == charge_sessions.c.entity_id)
+    .join(api_clients, api_clients.c.tenant_id == entities.c.tenant_id)
+    .where(
+        api_clients.c.id == sa.bindparam("client_id"),
+        api_clients.c.revoked_ms.is_(None),
+        entities.c.id == sa.bindparam("entity_id"),
+        entities.c.tenant_id == sa.bindparam("tenant_id"),
+        entities.c.type.in_(["EV", "ChargePoint"]),
+        charge_sessions.c.entity_id == sa.bindparam("entity_id"),
+        charge_sessions.c.start_ms >= sa.bindparam("frame_start_ms"),
+        charge_sessions.c.start_ms < sa.bindparam("frame_end_ms"),
+    )
+    .order_by(charge_sessions.c.start_ms, charge_sessions.c.id)
+    .limit(sa.bindparam("limit"))
+)
+_NEXT_PAGE = _FIRST_PAGE.where(
+    sa.tuple_(charge_sessions.c.start_ms, charge_sessions.c.id)
+    > sa.tuple_(sa.bindparam("after_start_ms"), sa.bindparam("after_id", type_=sa.Uuid))
+)
+
+
 async def list_page(
     connection: AsyncConnection,
     *,
+    client_id: UUID,
+    tenant_id: UUID,
     entity_id: UUID,
     frame_start_ms: int,
     frame_end_ms: int,
     after: tuple[int, UUID] | None,
     limit: int,
-) -> Sequence[sa.Row[Any]]:
-    """Sessions with frame_start <= start < frame_end, after the keyset position, in order.
+) -> Sequence[Any]:  # rows of (start_ms, id, record_json)
+    """Sessions with frame_start <= start < frame_end, after the keyset position, in order,
+    if the client is active and the entity a charging entity of its tenant (else none).
 
     One range scan of the (entity_id, start_ms, id) index whatever the page's depth.
     """
-    query = sa.select(charge_sessions).where(
-        charge_sessions.c.entity_id == entity_id,
-        charge_sessions.c.start_ms >= frame_start_ms,
-        charge_sessions.c.start_ms < frame_end_ms,
-    )
-    if after is not None:
-        query = query.where(
-            sa.tuple_(charge_sessions.c.start_ms, charge_sessions.c.id) > sa.tuple_(*after)
-        )
-    query = query.order_by(charge_sessions.c.start_ms, charge_sessions.c.id).limit(limit)
-    return (await connection.execute(query)).all()
+    parameters: dict[str, Any] = {
+        "client_id": client_id,
+        "tenant_id": tenant_id,
+        "entity_id": entity_id,
+        "frame_start_ms": frame_start_ms,
+        "frame_end_ms": frame_end_ms,
+        "limit": limit,
+    }
+    if after is None:
+        return (await connection.execute(_FIRST_PAGE, parameters)).all()
+    parameters.update(after_start_ms=after[0], after_id=after[1])
+    return (await connection.execute(_NEXT_PAGE, parameters)).all()
 
 
 async def positioned_sessions(
@@ -127,9 +161,10 @@ async def update_matches(
     matches: Iterable[tuple[UUID, str, str | None]],
 ) -> None:
     """Store recomputed (session id, locationMatches JSON, best match's address) triples."""
+    triples = list(matches)
     rows = [
         {"b_id": session_id, "b_matches": matches_json, "b_address": address}
-        for session_id, matches_json, address in matches
+        for session_id, matches_json, address in triples
     ]
     if not rows:
         return
@@ -145,6 +180,9 @@ async def update_matches(
         )
     )
     await connection.execute(statement, rows)
+    await rebuild_records(
+        connection, entity_id=entity_id, session_ids=[triple[0] for triple in triples]
+    )
 
 
 async def detected_overlapping(
@@ -166,6 +204,35 @@ async def detected_overlapping(
 
 async def insert_session(connection: AsyncConnection, *, values: dict[str, Any]) -> None:
     await connection.execute(sa.insert(charge_sessions).values(**values))
+    await rebuild_records(connection, entity_id=values["entity_id"], session_ids=[values["id"]])
+
+
+_REBUILD_BATCH = 500
+
+
+async def rebuild_records(
+    connection: AsyncConnection, *, entity_id: UUID, session_ids: Sequence[UUID]
+) -> None:
+    """Rebuild the stored record JSON of these sessions from their columns: every write of a
+    session ends here, so what is served is always what is stored."""
+    for first in range(0, len(session_ids), _REBUILD_BATCH):
+        chunk = list(session_ids[first : first + _REBUILD_BATCH])
+        result = await connection.execute(
+            sa.select(charge_sessions).where(
+                charge_sessions.c.entity_id == entity_id, charge_sessions.c.id.in_(chunk)
+            )
+        )
+        rows = [{"b_id": row.id, "b_record": charge_record_json(row._asdict())} for row in result]
+        if rows:
+            await connection.execute(
+                sa.update(charge_sessions)
+                .where(
+                    charge_sessions.c.entity_id == entity_id,
+                    charge_sessions.c.id == sa.bindparam("b_id"),
+                )
+                .values(record_json=sa.bindparam("b_record")),
+                rows,
+            )
 
 
 async def delete_sessions(

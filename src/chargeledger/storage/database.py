@@ -54,18 +54,32 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 class Database:
     """One engine per process; `read()` and `write()` are the transaction boundaries."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 20) -> None:
         self.url = async_database_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         options: dict[str, Any] = {}
         if self.dialect == "postgresql":
-            options.update(pool_size=pool_size, max_overflow=pool_size)
+            # No overflow: connections beyond the pool would be opened and closed per request
+            # under load (a TCP and auth handshake each); requests wait for one instead.
+            options.update(pool_size=pool_size, max_overflow=0, pool_timeout=30)
         self.engine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+        # PostgreSQL reads run each statement in its own snapshot, with no BEGIN and COMMIT
+        # round trips around them: no read here needs two statements to agree (keyset pages
+        # do not). SQLite's BEGIN costs nothing and keeps WAL readers on one snapshot.
+        self._reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else self.engine
+        )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self.dialect == "postgresql":
+            async with self._reader.connect() as connection:
+                yield connection
+            return
         async with self.engine.connect() as connection, connection.begin():
             yield connection
 

@@ -113,6 +113,9 @@ charge_sessions = sa.Table(
     # True when t1..t4 were given by the sender; else they are computed from the tariff
     # calendar and recomputed when the calendar changes.
     sa.Column("tiers_given", sa.Boolean, nullable=False, server_default=sa.true()),
+    # The record as the API serves it, rebuilt whenever the row changes (domain/record_json):
+    # pages are these spliced together, with no per-record work when reading.
+    sa.Column("record_json", sa.Text, nullable=False, server_default=""),
     sa.UniqueConstraint("entity_id", "external_id"),
     sa.Index(None, "entity_id", "start_ms", "id", unique=True),  # keyset paging by start, id
 )

@@ -6,7 +6,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.storage.tables import api_clients, tenants
+from chargeledger.storage.tables import api_clients, entities, tenants
 
 
 async def insert_tenant(
@@ -61,3 +61,33 @@ async def find_tenant_by_name(connection: AsyncConnection, *, name: str) -> UUID
         .limit(1)
     )
     return found
+
+
+_CLIENT_AND_ENTITY = (
+    sa.select(
+        api_clients.c.tenant_id.label("client_tenant_id"),
+        api_clients.c.revoked_ms.label("client_revoked_ms"),
+        entities,
+    )
+    .select_from(
+        api_clients.outerjoin(
+            entities,
+            sa.and_(
+                entities.c.id == sa.bindparam("entity_id"),
+                entities.c.tenant_id == api_clients.c.tenant_id,
+            ),
+        )
+    )
+    .where(api_clients.c.id == sa.bindparam("client_id"))
+)
+
+
+async def client_and_entity(
+    connection: AsyncConnection, *, client_id: UUID, entity_id: UUID
+) -> sa.Row[Any] | None:
+    """One round trip for what every entity request checks: the client (is it revoked?)
+    and the entity, if it belongs to the client's tenant (else its columns are null)."""
+    result = await connection.execute(
+        _CLIENT_AND_ENTITY, {"client_id": client_id, "entity_id": entity_id}
+    )
+    return result.first()

@@ -50,10 +50,10 @@ async def list_charge_sessions(
     pageSize: ChargingRecordPageSize = DEFAULT_PAGE_SIZE,  # noqa: N803
     continuationToken: ContinuationToken = None,  # noqa: N803
 ) -> Response:
-    async with context.read() as connection:
+    async with context.read_unchecked() as connection:
         page = await charge_sessions.list_sessions(
             connection,
-            tenant_id=context.principal.tenant_id,
+            principal=context.principal,
             entity_id=entityId,
             frame_start_ms=start,
             frame_end_ms=end,
@@ -86,13 +86,8 @@ async def get_charge_session(
     sessionId: SessionId,  # noqa: N803
     context: Context,
 ) -> Response:
-    async with context.read() as connection:
-        row = await charge_sessions.get_session(
-            connection,
-            tenant_id=context.principal.tenant_id,
-            entity_id=entityId,
-            session_id=sessionId,
-        )
+    async with context.read_entity(entityId) as (connection, entity):
+        row = await charge_sessions.get_session(connection, entity=entity, session_id=sessionId)
     return json_response(charge_session_record(row))
 
 

@@ -96,11 +96,10 @@ async def list_readings(
     pageSize: PageSize = DEFAULT_PAGE_SIZE,  # noqa: N803
     continuationToken: ContinuationToken = None,  # noqa: N803
 ) -> Response:
-    async with context.read() as connection:
+    async with context.read_entity(entityId) as (connection, entity):
         page = await readings.list_readings(
             connection,
-            tenant_id=context.principal.tenant_id,
-            entity_id=entityId,
+            entity=entity,
             frame_start_ms=start,
             frame_end_ms=end,
             page_size=pageSize,
