@@ -96,13 +96,14 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     )
     routers = [
         module.router
+        # Routes are matched in order: the hot one (listing charge sessions) comes first.
         for module in (
+            charge_sessions,
+            readings,
             authentication,
             entities,
             entity_settings,
             locations,
-            charge_sessions,
-            readings,
             ocpp,
             health,
         )
