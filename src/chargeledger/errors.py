@@ -45,6 +45,12 @@ class ConflictError(ChargeLedgerError):
     type = "urn:chargeledger:problem:conflict"
 
 
+class UnsupportedMediaTypeError(ChargeLedgerError):
+    status = 415
+    title = "Unsupported Media Type"
+    type = "about:blank"
+
+
 class CaptureDisabledError(ConflictError):
     type = "urn:chargeledger:problem:capture-disabled"
 

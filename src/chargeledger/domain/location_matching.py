@@ -52,8 +52,16 @@ class LocationMatch:
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle (haversine) distance; well within a metre of geodesic at geofence scale."""
-    return float(_distances_m(np.array([lat1]), np.array([lon1]), lat2, lon2)[0])
+    """Great-circle (haversine) distance; well within a metre of geodesic at geofence scale.
+
+    Plain math for one pair (the detector asks it for every two readings); numpy below for
+    many positions at once. Both compute the same formula in the same order.
+    """
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_phi = phi2 - phi1
+    d_lambda = math.radians(lon2) - math.radians(lon1)
+    h = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
+    return 2 * _EARTH_MEAN_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _distances_m(

@@ -147,7 +147,9 @@ def _stationary_evidence(earlier: Reading, later: Reading, config: DetectorConfi
     )
 
 
-def _classify(earlier: Reading, later: Reading, config: DetectorConfig) -> _Interval:
+def _classify(
+    earlier: Reading, later: Reading, config: DetectorConfig, index: int = -1
+) -> _Interval:
     broken = later.timestamp_ms - earlier.timestamp_ms > config.gap_limit_ms or moved_between(
         earlier, later, config.odometer_tolerance_km
     )
@@ -160,7 +162,7 @@ def _classify(earlier: Reading, later: Reading, config: DetectorConfig) -> _Inte
         charging = later.soc_pct > earlier.soc_pct and _stationary_evidence(earlier, later, config)
     else:
         method, charging = None, False
-    return _Interval(index=-1, charging=charging and not broken, broken=broken, method=method)
+    return _Interval(index=index, charging=charging and not broken, broken=broken, method=method)
 
 
 def detect_sessions(
@@ -168,8 +170,7 @@ def detect_sessions(
 ) -> list[DetectedSession]:
     """Sessions in a stream of readings (sorted by time, one per timestamp), oldest first."""
     intervals = [
-        _replace_index(_classify(readings[i], readings[i + 1], config), i)
-        for i in range(len(readings) - 1)
+        _classify(readings[i], readings[i + 1], config, i) for i in range(len(readings) - 1)
     ]
     sessions: list[DetectedSession] = []
     for first, last in _merged_runs(intervals, readings, config):
@@ -187,10 +188,6 @@ def detect_sessions(
         if session is not None:
             sessions.append(session)
     return sessions
-
-
-def _replace_index(interval: _Interval, index: int) -> _Interval:
-    return _Interval(index, interval.charging, interval.broken, interval.method)
 
 
 def _reports_charging(reading: Reading, previous: Reading, config: DetectorConfig) -> bool:

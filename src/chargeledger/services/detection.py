@@ -76,11 +76,11 @@ async def redetect(
             break
         window_start, window_end = widened_start, widened_end
 
-    rows = await readings_repository.between(
+    window = await readings_repository.domain_readings_between(
         connection, entity_id=entity.id, from_ms=window_start - margin, to_ms=window_end + margin
     )
     detected = detect_sessions(
-        [readings_repository.to_domain(row) for row in rows],
+        window,
         with_capacity(config, entity.battery_capacity_kwh),
         now_ms=now_ms,
     )

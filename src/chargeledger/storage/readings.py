@@ -78,6 +78,39 @@ async def latest_timestamp(connection: AsyncConnection, *, entity_id: UUID) -> i
     return None if value is None else int(value)
 
 
+# In the order of Reading's fields, so rows become Readings positionally (the detector reads
+# thousands of them per batch).
+_DOMAIN_COLUMNS = (
+    readings.c.timestamp_ms,
+    readings.c.soc_pct,
+    readings.c.range_km,
+    readings.c.is_charging,
+    readings.c.is_plugged_in,
+    readings.c.energy_total_kwh,
+    readings.c.power_kw,
+    readings.c.latitude,
+    readings.c.longitude,
+    readings.c.position_uncertainty_m,
+    readings.c.odometer_km,
+)
+
+
+async def domain_readings_between(
+    connection: AsyncConnection, *, entity_id: UUID, from_ms: int, to_ms: int
+) -> list[Reading]:
+    """The entity's readings with from <= timestamp <= to, oldest first, for the detector."""
+    result = await connection.execute(
+        sa.select(*_DOMAIN_COLUMNS)
+        .where(
+            readings.c.entity_id == entity_id,
+            readings.c.timestamp_ms >= from_ms,
+            readings.c.timestamp_ms <= to_ms,
+        )
+        .order_by(readings.c.timestamp_ms)
+    )
+    return [Reading(*row) for row in result]
+
+
 def to_domain(row: sa.Row[Any]) -> Reading:
     return Reading(
         timestamp_ms=row.timestamp_ms,

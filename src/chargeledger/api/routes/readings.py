@@ -1,21 +1,22 @@
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+import orjson
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chargeledger.api.context import Context
 from chargeledger.api.openapi_responses import READ, WRITE
 from chargeledger.api.params import ContinuationToken, EntityId, FrameEnd, FrameStart, PageSize
-from chargeledger.api.routing import JsonBodyRoute
+from chargeledger.api.routing import JsonBodyRoute, is_json_media_type
 from chargeledger.api.schemas.readings import (
     LastReading,
     ReadingBatchResult,
     ReadingPage,
-    parse_reading,
+    parse_readings,
 )
 from chargeledger.api.serialization import json_response, page_response, reading_resource
 from chargeledger.domain.instants import format_instant
-from chargeledger.errors import InvalidInputError
+from chargeledger.errors import InvalidInputError, UnsupportedMediaTypeError
 from chargeledger.services import readings
 from chargeledger.services.paging import DEFAULT_PAGE_SIZE
 from chargeledger.services.readings import MAX_READINGS_PER_BATCH
@@ -47,24 +48,20 @@ READINGS_BODY_SCHEMA = {
     },
 )
 async def post_readings(
+    request: Request,
     entityId: EntityId,  # noqa: N803
     context: Context,
-    body: list[Any] = Body(),
-    # does not refuse the batch
 ) -> Response:
+    # The body is read here, not declared: orjson parses a 10,000-reading batch several
+    # times faster than the framework's json, and each reading is validated on its own
+    # below, so one bad reading does not refuse the batch (the document is in openapi_extra).
+    body = await _json_array(request)
     if len(body) > MAX_READINGS_PER_BATCH:
         raise InvalidInputError(
             f"a batch holds at most {MAX_READINGS_PER_BATCH} readings, this one {len(body)}",
             errors=[{"name": "body", "in": "body", "detail": "too many readings"}],
         )
-    accepted = []
-    rejected = []
-    for index, item in enumerate(body):
-        incoming, errors = parse_reading(item, now_ms=context.now_ms)
-        if incoming is None:
-            rejected.append({"index": index, "errors": errors})
-        else:
-            accepted.append(incoming)
+    accepted, rejected = parse_readings(body, now_ms=context.now_ms)
     async with context.write() as connection:
         result = await readings.ingest_readings(
             connection,
@@ -77,6 +74,33 @@ async def post_readings(
     return json_response(
         {"stored": result.stored, "duplicates": result.duplicates, "rejected": rejected}
     )
+
+
+async def _json_array(request: Request) -> list[Any]:
+    raw = await request.body()
+    if not raw:
+        raise InvalidInputError(
+            "the body is required: a JSON array of readings",
+            errors=[{"name": "body", "in": "body", "detail": "is required"}],
+        )
+    content_type = request.headers.get("content-type")
+    if content_type is None or not is_json_media_type(content_type):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {content_type or 'missing'} is not supported; send application/json"
+        )
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInputError(
+            f"the body is not valid JSON ({error})",
+            errors=[{"name": "body", "in": "body", "detail": "the body is not valid JSON"}],
+        ) from None
+    if not isinstance(body, list):
+        raise InvalidInputError(
+            "the body must be a JSON array of readings",
+            errors=[{"name": "body", "in": "body", "detail": "must be an array"}],
+        )
+    return body
 
 
 @router.get(

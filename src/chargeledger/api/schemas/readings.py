@@ -3,7 +3,7 @@
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from chargeledger.api.schemas.common import FiniteFloat, InstantMs, PageOf, Strict, UnitText
 from chargeledger.domain.session_detection import Reading
@@ -86,6 +86,33 @@ class LastReading(BaseModel):
     data: ReadingOut
 
 
+_BATCH = TypeAdapter(list[ReadingIn])
+
+
+def parse_readings(
+    items: list[Any], *, now_ms: int
+) -> tuple[list[IncomingReading], list[dict[str, Any]]]:
+    """The good readings of a batch, and each bad one by its index with what is wrong."""
+    try:
+        # Usually every reading is well formed: validate the whole batch in one call.
+        parsed: list[ReadingIn | Any] = _BATCH.validate_python(items)
+    except ValidationError:
+        parsed = items  # then one by one, to report each bad reading by its index
+    accepted: list[IncomingReading] = []
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(parsed):
+        incoming, errors = (
+            convert_reading(item, now_ms=now_ms)
+            if isinstance(item, ReadingIn)
+            else parse_reading(item, now_ms=now_ms)
+        )
+        if incoming is None:
+            rejected.append({"index": index, "errors": errors})
+        else:
+            accepted.append(incoming)
+    return accepted, rejected
+
+
 def _error(name: str, detail: str) -> dict[str, str]:
     return {"name": name, "detail": detail}
 
@@ -104,6 +131,13 @@ def parse_reading(item: Any, *, now_ms: int) -> tuple[IncomingReading | None, li
             )
             for problem in error.errors()
         ]
+    return convert_reading(parsed, now_ms=now_ms)
+
+
+def convert_reading(
+    parsed: ReadingIn, *, now_ms: int
+) -> tuple[IncomingReading | None, list[dict[str, str]]]:
+    """A validated reading in stored units, or the rules it breaks beyond its shape."""
     errors: list[dict[str, str]] = []
 
     def converted(measurement: MeasurementIn | None, name: str, convert: Any) -> float | None:
