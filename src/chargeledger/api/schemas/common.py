@@ -34,11 +34,15 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 def _storable_text(value: str) -> str:
     # PostgreSQL text cannot hold NUL, and lone surrogates are not UTF-8: refuse both here
-    # rather than fail in the database.
+    # rather than fail in the database. (Checked with C-speed string methods: every unit of
+    # every reading passes through here.)
     if "\x00" in value:
         raise ValueError("must not contain the NUL character")
-    if any("\ud800" <= char <= "\udfff" for char in value):
-        raise ValueError("must be valid Unicode (no lone surrogates)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode (no lone surrogates)") from None
     return value
 
 

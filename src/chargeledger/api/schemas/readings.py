@@ -6,8 +6,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from chargeledger.api.schemas.common import FiniteFloat, InstantMs, PageOf, Strict, UnitText
+from chargeledger.api.schemas.readings_fast import decode_well_formed
 from chargeledger.domain.session_detection import Reading
 from chargeledger.domain.units import UnknownUnitError, to_km, to_kw, to_kwh
+from chargeledger.errors import InvalidInputError
 from chargeledger.services.readings import IncomingReading
 
 # Clocks drift; a reading slightly ahead of ours is fine, one from the future is not.
@@ -89,6 +91,51 @@ class LastReading(BaseModel):
 _BATCH = TypeAdapter(list[ReadingIn])
 
 
+def parse_readings_body(
+    raw: bytes, *, now_ms: int, max_readings: int
+) -> tuple[list[IncomingReading], list[dict[str, Any]]]:
+    """A posted batch: its good readings, and each bad one by its index with what is wrong.
+    InvalidInputError when the body as a whole is not a JSON array of at most max_readings."""
+    fast = decode_well_formed(raw)
+    if fast is not None:
+        # Every reading had the exact shape: only the rules beyond shape are left to check.
+        if len(fast) > max_readings:
+            raise _too_many(len(fast), max_readings)
+        accepted: list[IncomingReading] = []
+        rejected: list[dict[str, Any]] = []
+        for index, (reading, timestamp_ms) in enumerate(fast):
+            incoming, errors = convert_reading(
+                reading, timestamp_ms=timestamp_ms, extra={}, now_ms=now_ms
+            )
+            if incoming is None:
+                rejected.append({"index": index, "errors": errors})
+            else:
+                accepted.append(incoming)
+        return accepted, rejected
+    try:
+        items = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInputError(
+            f"the body is not valid JSON ({error})",
+            errors=[{"name": "body", "in": "body", "detail": "the body is not valid JSON"}],
+        ) from None
+    if not isinstance(items, list):
+        raise InvalidInputError(
+            "the body must be a JSON array of readings",
+            errors=[{"name": "body", "in": "body", "detail": "must be an array"}],
+        )
+    if len(items) > max_readings:
+        raise _too_many(len(items), max_readings)
+    return parse_readings(items, now_ms=now_ms)
+
+
+def _too_many(count: int, max_readings: int) -> InvalidInputError:
+    return InvalidInputError(
+        f"a batch holds at most {max_readings} readings, this one {count}",
+        errors=[{"name": "body", "in": "body", "detail": "too many readings"}],
+    )
+
+
 def parse_readings(
     items: list[Any], *, now_ms: int
 ) -> tuple[list[IncomingReading], list[dict[str, Any]]]:
@@ -102,7 +149,9 @@ def parse_readings(
     rejected: list[dict[str, Any]] = []
     for index, item in enumerate(parsed):
         incoming, errors = (
-            convert_reading(item, now_ms=now_ms)
+            convert_reading(
+                item, timestamp_ms=item.timestamp, extra=item.model_extra or {}, now_ms=now_ms
+            )
             if isinstance(item, ReadingIn)
             else parse_reading(item, now_ms=now_ms)
         )
@@ -131,13 +180,16 @@ def parse_reading(item: Any, *, now_ms: int) -> tuple[IncomingReading | None, li
             )
             for problem in error.errors()
         ]
-    return convert_reading(parsed, now_ms=now_ms)
+    return convert_reading(
+        parsed, timestamp_ms=parsed.timestamp, extra=parsed.model_extra or {}, now_ms=now_ms
+    )
 
 
 def convert_reading(
-    parsed: ReadingIn, *, now_ms: int
+    parsed: Any, *, timestamp_ms: int, extra: dict[str, Any], now_ms: int
 ) -> tuple[IncomingReading | None, list[dict[str, str]]]:
-    """A validated reading in stored units, or the rules it breaks beyond its shape."""
+    """A reading of a validated shape (a ReadingIn, or the fast path's struct of the same
+    field names) in stored units, or the rules it breaks beyond its shape."""
     errors: list[dict[str, str]] = []
 
     def converted(measurement: MeasurementIn | None, name: str, convert: Any) -> float | None:
@@ -149,7 +201,7 @@ def convert_reading(
             errors.append(_error(f"{name}.unit", str(error)))
             return None
 
-    if parsed.timestamp > now_ms + FUTURE_TOLERANCE_MS:
+    if timestamp_ms > now_ms + FUTURE_TOLERANCE_MS:
         errors.append(_error("timestamp", "is in the future"))
     soc = parsed.stateOfCharge
     if soc is not None and soc.unit != "%":
@@ -175,14 +227,13 @@ def convert_reading(
             errors.append(_error("positiveActiveEnergy.unit", str(error)))
         if counter_total is not None and counter_total < 0:
             errors.append(_error("positiveActiveEnergy.total", "a counter cannot be negative"))
-    extra = parsed.model_extra or {}
     try:
         orjson.dumps(extra)
     except orjson.JSONEncodeError as error:
         errors.append(_error("reading", f"cannot be stored as JSON: {error}"))
     location = parsed.location
     reading = Reading(
-        timestamp_ms=parsed.timestamp,
+        timestamp_ms=timestamp_ms,
         soc_pct=None if soc is None else soc.value,
         range_km=converted(parsed.range, "range", to_km),
         is_charging=parsed.isCharging,
