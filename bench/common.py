@@ -69,6 +69,7 @@ def start_server(
     database_url: str, *, workers: int, env: dict[str, str] | None = None, log: Path | None = None
 ) -> Server:
     port = free_port()
+    RESULTS.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [

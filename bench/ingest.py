@@ -164,7 +164,9 @@ def main() -> None:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--database", default="chargeledger_bench_ingest")
     parser.add_argument("--batches", type=int, default=3, help="batches per vehicle")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="batches in flight (16 keeps both cores busy)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--name", default="ingest")
     args = parser.parse_args()
