@@ -157,6 +157,61 @@ def wrk(
     }
 
 
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds a process has used (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S  # utime, stime
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on this machine (the server and its backends)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return pids
+
+
+@dataclass
+class CpuMeter:
+    """CPU used by the server's workers and by PostgreSQL between start() and per_request():
+    where a request's cost goes, whatever else the machine is doing."""
+
+    server: Server
+    _before: dict[str, dict[int, float]] | None = None
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {
+            "server": {pid: _process_cpu_s(pid) for pid in self.server.worker_pids()},
+            "postgres": {pid: _process_cpu_s(pid) for pid in postgres_pids()},
+        }
+
+    def start(self) -> None:
+        self._before = self._sample()
+
+    def per_request(self, requests: int) -> dict[str, float]:
+        assert self._before is not None
+        after = self._sample()
+        used = {
+            side: sum(after[side][pid] - self._before[side].get(pid, 0.0) for pid in after[side])
+            for side in after
+        }
+        return {
+            f"{side}_cpu_us_per_request": round(seconds * 1e6 / max(1, requests), 1)
+            for side, seconds in used.items()
+        }
+
+
 def machine() -> dict[str, Any]:
     cpu = "?"
     cpuinfo = Path("/proc/cpuinfo")

@@ -23,7 +23,7 @@ from uuid import UUID
 import httpx
 import orjson
 
-from bench.common import RESULTS, machine, save, start_server, token, wrk
+from bench.common import RESULTS, CpuMeter, machine, save, start_server, token, wrk
 from chargeledger.api.serialization import charge_session_record
 from chargeledger.domain.instants import format_instant, parse_instant_ms
 from chargeledger.services import charge_sessions
@@ -205,9 +205,12 @@ def run(
         for name in order:
             if only and name not in only:
                 continue
+            meter = CpuMeter(server)
+            meter.start()
             scenarios[name] = wrk(
                 server.base_url, files[name], bearer, seconds=seconds, connections=connections
             )
+            scenarios[name].update(meter.per_request(scenarios[name]["requests"]))
             print(f"{name:18} {json.dumps(scenarios[name])}", flush=True)
         results["server_memory"] = server.memory()
     finally:
