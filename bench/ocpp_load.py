@@ -20,7 +20,7 @@ from typing import Any
 import websockets
 from argon2 import PasswordHasher
 
-from bench.common import RESULTS, machine, save, start_server
+from bench.common import RESULTS, CpuMeter, machine, save, start_server
 from bench.generate import ensure_database
 from chargeledger.storage.database import Database
 from chargeledger.storage.migrate import upgrade_to_head_async
@@ -152,9 +152,16 @@ class Charger:
 
 
 async def _ramp(
-    base_url: str, identities: list[str], step: int, window_s: float, limit_ms: float, server: Any
+    base_url: str,
+    identities: list[str],
+    step: int,
+    window_s: float,
+    limit_ms: float,
+    server: Any,
+    *,
+    path: str = "/ocpp",
 ) -> list[dict[str, Any]]:
-    url = base_url.replace("http://", "ws://") + "/ocpp"
+    url = base_url.replace("http://", "ws://") + path
     latencies: list[tuple[float, float]] = []
     errors: list[str] = []
     stop = asyncio.Event()
@@ -164,8 +171,15 @@ async def _ramp(
     for count in range(step, len(identities) + 1, step):
         for identity in identities[count - step : count]:
             tasks.append(asyncio.create_task(Charger(url, identity, latencies, errors).run(stop)))
-        await asyncio.sleep(window_s)
-        window_start = time.monotonic() - window_s + INTERVAL_S  # after the new ones settled
+        await asyncio.sleep(window_s / 2)
+        meter = CpuMeter(server)
+        meter.start()
+        calls_before = len(latencies)
+        await asyncio.sleep(window_s / 2)
+        cpu = meter.per_request(len(latencies) - calls_before)
+        # The steady state: the second half of the step, after the newcomers' handshakes
+        # (each verifies a password hash) and first transactions are done.
+        window_start = time.monotonic() - window_s / 2
         window = sorted(latency for when, latency in latencies if when >= window_start)
         memory = server.memory()
         result = {
@@ -176,6 +190,7 @@ async def _ramp(
             "errors": len(errors),
             "server_rss_mib": round(memory["rss_total"] / 2**20, 1),
             "rss_per_charger_kib": round((memory["rss_total"] - baseline) / count / 1024, 1),
+            **cpu,
         }
         steps.append(result)
         print(json.dumps(result), flush=True)
@@ -194,9 +209,15 @@ def main() -> None:
     parser.add_argument("--database", default="chargeledger_bench_ocpp")
     parser.add_argument("--chargers", type=int, default=6000)
     parser.add_argument("--step", type=int, default=500)
-    parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--window", type=float, default=40.0, help="seconds per step")
     parser.add_argument("--limit-ms", type=float, default=100.0)
     parser.add_argument("--name", default="ocpp")
+    parser.add_argument("--pool-size", type=int, default=20, help="the server's database pool")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="connect to the OCPP floor (/bench/ocpp-floor: same server, no database)",
+    )
     args = parser.parse_args()
     url = asyncio.run(ensure_database(args.admin_url, args.database, fresh=True))
     identities = asyncio.run(_register(url, args.chargers))
@@ -204,16 +225,29 @@ def main() -> None:
         url,
         workers=1,
         log=RESULTS / "ocpp-server.log",
-        env={"CHARGELEDGER_DATABASE_POOL_SIZE": "20"},
+        env={"CHARGELEDGER_DATABASE_POOL_SIZE": str(args.pool_size)},
     )
     try:
         steps = asyncio.run(
-            _ramp(server.base_url, identities, args.step, args.window, args.limit_ms, server)
+            _ramp(
+                server.base_url,
+                identities,
+                args.step,
+                args.window,
+                args.limit_ms,
+                server,
+                path="/bench/ocpp-floor" if args.floor else "/ocpp",
+            )
         )
     finally:
         server.stop()
     held = [s["chargers"] for s in steps if not s["errors"] and (s["p99_ms"] or 0) <= args.limit_ms]
-    result = {"machine": machine(), "steps": steps, "chargers_held": max(held, default=0)}
+    result = {
+        "machine": machine(),
+        "floor": args.floor,
+        "steps": steps,
+        "chargers_held": max(held, default=0),
+    }
     print(save(args.name, result))
 
 

@@ -20,15 +20,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 from uuid import UUID
 
+import asyncpg
 import httpx
 import orjson
+from sqlalchemy.dialects import postgresql
 
 from bench.common import RESULTS, CpuMeter, machine, save, start_server, token, wrk
 from chargeledger.api.serialization import charge_session_record
+from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.instants import format_instant, parse_instant_ms
 from chargeledger.services import charge_sessions
 from chargeledger.services.auth import Principal
 from chargeledger.services.keys import load_signing_keys
+from chargeledger.services.paging import Frame, make_page
+from chargeledger.storage.charge_sessions import _FIRST_PAGE
 from chargeledger.storage.database import Database
 
 DEPTHS = (1, 10, 50, 100, 200)
@@ -81,6 +86,28 @@ def write_paths(name: str, paths: list[str]) -> Path:
     return path
 
 
+def _page_bytes(page: Any) -> bytes:
+    """The page's response body, as the route builds it (but for the URL of links.next)."""
+    return orjson.dumps(
+        {
+            "data": [charge_session_record(row) for row in page.rows],
+            "links": {"next": None if page.continuation_token is None else "x"},
+            "meta": {"continuationToken": page.continuation_token, "pageSize": page.page_size},
+            "frame": format_instant(page.frame.end_ms),
+        }
+    )
+
+
+def _summary(latencies: list[float], elapsed_s: float) -> dict[str, Any]:
+    latencies.sort()
+    return {
+        "requests_per_s": round(len(latencies) / elapsed_s, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 3),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 3),
+        "requests": len(latencies),
+    }
+
+
 async def database_floor(
     database_url: str,
     dataset: dict[str, Any],
@@ -131,30 +158,86 @@ async def database_floor(
                     cursor_key=keys.continuation_token,
                     now_ms=int(time.time() * 1000),
                 )
-            orjson.dumps(
-                {
-                    "data": [charge_session_record(row) for row in page.rows],
-                    "links": {"next": None if page.continuation_token is None else "x"},
-                    "meta": {
-                        "continuationToken": page.continuation_token,
-                        "pageSize": page.page_size,
-                    },
-                    "frame": format_instant(page.frame.end_ms),
-                }
-            )
+            _page_bytes(page)
             latencies.append(time.perf_counter() - began)
 
     started = time.monotonic()
     await asyncio.gather(*(worker(offset) for offset in range(concurrency)))
     elapsed = time.monotonic() - started
     await database.dispose()
-    latencies.sort()
-    return {
-        "requests_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies) * 1000, 3),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 3),
-        "requests": len(latencies),
-    }
+    return _summary(latencies, elapsed)
+
+
+class _Row(asyncpg.Record):
+    """asyncpg's record with attribute access, as the serialization code reads rows."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self[name]
+
+
+async def raw_driver_floor(
+    database_url: str,
+    dataset: dict[str, Any],
+    paths: list[str],
+    *,
+    seconds: float,
+    concurrency: int,
+) -> dict[str, Any]:
+    """A design experiment, not how the service runs: the database floor of first pages with
+    the very same SQL sent through asyncpg's prepared statements directly, without
+    SQLAlchemy. What the driver layer costs is the difference to dbfloor-first-25."""
+    compiled = _FIRST_PAGE.compile(dialect=postgresql.asyncpg.dialect())
+    sql = str(compiled)
+    order = list(compiled.positiontup or [])
+    async with Database(database_url).write() as connection:
+        keys = await load_signing_keys(connection, configured_secret=None, now_ms=0)
+    pool = await asyncpg.create_pool(
+        database_url, min_size=concurrency, max_size=concurrency, record_class=_Row
+    )
+    parsed = []
+    for path in paths:
+        split = urlsplit(path)
+        query = {key: values[0] for key, values in parse_qs(split.query).items()}
+        entity_id = UUID(split.path.split("/")[3])
+        frame = Frame(parse_instant_ms(query["start"]), parse_instant_ms(query["end"]))
+        page_size = int(query["pageSize"])
+        arguments = {
+            "client_id": UUID(dataset["client_id"]),
+            "tenant_id": UUID(dataset["tenant_id"]),
+            "entity_id": entity_id,
+            "frame_start_ms": frame.start_ms,
+            "frame_end_ms": frame.end_ms,
+            "limit": page_size + 1,
+        }
+        parsed.append((entity_id, frame, page_size, [arguments[name] for name in order]))
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+
+    async def worker(offset: int) -> None:
+        index = offset
+        while time.monotonic() < deadline:
+            entity_id, frame, page_size, arguments = parsed[index % len(parsed)]
+            index += concurrency
+            began = time.perf_counter()
+            async with pool.acquire() as connection:
+                rows = await connection.fetch(sql, *arguments)
+            page = make_page(
+                rows,
+                page_size=page_size,
+                frame=frame,
+                key=keys.continuation_token,
+                kind=CursorKind.CHARGE_SESSIONS,
+                scope_id=entity_id,
+                sort_key=lambda row: (row.start_ms, row.id),
+            )
+            _page_bytes(page)
+            latencies.append(time.perf_counter() - began)
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker(offset) for offset in range(concurrency)))
+    elapsed = time.monotonic() - started
+    await pool.close()
+    return _summary(latencies, elapsed)
 
 
 def run(
@@ -227,6 +310,15 @@ def run(
         )
         scenarios[f"dbfloor-{name}"] = floor
         print(f"dbfloor-{name:10} {json.dumps(floor)}", flush=True)
+    if not only or "dbfloor-raw-first-25" in only:
+        paths = (RESULTS / "paths-first-25.txt").read_text().split()
+        raw = asyncio.run(
+            raw_driver_floor(
+                database_url, dataset, paths, seconds=seconds, concurrency=connections // 2
+            )
+        )
+        scenarios["dbfloor-raw-first-25"] = raw
+        print(f"dbfloor-raw-first-25 {json.dumps(raw)}", flush=True)
     return results
 
 

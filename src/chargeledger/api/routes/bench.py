@@ -4,8 +4,10 @@ CHARGELEDGER_BENCH_ROUTES=1: never in production, not in the OpenAPI document.""
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, Query, WebSocket
 from starlette.responses import Response
+from starlette.websockets import WebSocketDisconnect
 
 from chargeledger.api.context import Context
 from chargeledger.api.params import EntityId, FrameEnd, FrameStart, PageSize
@@ -29,6 +31,30 @@ async def static_body(
 ) -> Response:
     """The framework floor: the server stack and auth, a precomputed body, no database."""
     return Response(_body_of_size(size), media_type="application/json")
+
+
+_FLOOR_ANSWERS = {
+    "BootNotification": {
+        "status": "Accepted",
+        "currentTime": "2024-01-01T00:00:00Z",
+        "interval": 60,
+    },
+    "StartTransaction": {"transactionId": 1, "idTagInfo": {"status": "Accepted"}},
+}
+
+
+@router.websocket("/bench/ocpp-floor/{identity}")
+async def ocpp_floor(websocket: WebSocket, identity: str) -> None:
+    """The OCPP floor: the same server's WebSocket path answering every CALL at once, with no
+    password check, no `ocpp` package and no database."""
+    await websocket.accept(subprotocol="ocpp1.6")
+    try:
+        while True:
+            frame = orjson.loads(await websocket.receive_text())
+            answer = _FLOOR_ANSWERS.get(frame[2], {})
+            await websocket.send_text(orjson.dumps([3, frame[1], answer]).decode())
+    except WebSocketDisconnect:
+        return
 
 
 @router.get("/bench/offset/v1/entities/{entityId}/charge-sessions")
