@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from chargeledger.domain.instants import format_instant
-from chargeledger.services.paging import Page
+from chargeledger.services.paging import NO_FRAME, Page
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
@@ -63,20 +63,22 @@ def page_response(
     serialize: Callable[[sa.Row[Any]], Any],
     *,
     public_url: str | None,
-    params: Mapping[str, str],
 ) -> Response:
-    """re.alto's list envelope; `params` are the query parameters that define the list."""
+    """re.alto's list envelope. links.next repeats the parameters that define the list: the
+    page size and, for a framed list, the frame with its end explicit, so that an omitted end
+    stays fixed from page to page."""
     token = page.continuation_token
+    params: dict[str, str] = {}
+    if page.frame != NO_FRAME:
+        params["start"] = format_instant(page.frame.start_ms)
+        params["end"] = format_instant(page.frame.end_ms)
+    params["pageSize"] = str(page.page_size)
     rows: Iterable[sa.Row[Any]] = page.rows
     return json_response(
         {
             "data": [serialize(row) for row in rows],
             "links": {
-                "next": None
-                if token is None
-                else next_page_url(
-                    request, public_url, token, {**params, "pageSize": str(page.page_size)}
-                )
+                "next": None if token is None else next_page_url(request, public_url, token, params)
             },
             "meta": {"continuationToken": token, "pageSize": page.page_size},
         }

@@ -20,7 +20,6 @@ from chargeledger.api.schemas.charge_sessions import (
     ChargingRecordPage,
 )
 from chargeledger.api.serialization import charge_session_record, json_response, page_response
-from chargeledger.domain.instants import format_instant
 from chargeledger.services import charge_sessions
 from chargeledger.services.paging import DEFAULT_PAGE_SIZE
 
@@ -67,11 +66,6 @@ async def list_charge_sessions(
         page,
         charge_session_record,
         public_url=context.state.settings.public_url,
-        # The next page names the frame explicitly, so an omitted end stays fixed.
-        params={
-            "start": format_instant(page.frame.start_ms),
-            "end": format_instant(page.frame.end_ms),
-        },
     )
 
 

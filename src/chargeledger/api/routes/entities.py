@@ -62,7 +62,7 @@ async def list_entities(
             cursor_key=context.state.keys.continuation_token,
         )
     return page_response(
-        request, page, entity_resource, public_url=context.state.settings.public_url, params={}
+        request, page, entity_resource, public_url=context.state.settings.public_url
     )
 
 

@@ -45,7 +45,7 @@ async def list_locations(
             cursor_key=context.state.keys.continuation_token,
         )
     return page_response(
-        request, page, location_resource, public_url=context.state.settings.public_url, params={}
+        request, page, location_resource, public_url=context.state.settings.public_url
     )
 
 

@@ -12,7 +12,6 @@ from chargeledger.api.schemas.readings import (
     parse_readings_body,
 )
 from chargeledger.api.serialization import json_response, page_response, reading_resource
-from chargeledger.domain.instants import format_instant
 from chargeledger.errors import InvalidInputError, UnsupportedMediaTypeError
 from chargeledger.services import readings
 from chargeledger.services.paging import DEFAULT_PAGE_SIZE
@@ -117,10 +116,6 @@ async def list_readings(
         page,
         reading_resource,
         public_url=context.state.settings.public_url,
-        params={
-            "start": format_instant(page.frame.start_ms),
-            "end": format_instant(page.frame.end_ms),
-        },
     )
 
 
