@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from chargeledger.api.context import system_clock_ms
 from chargeledger.services import auth
@@ -27,6 +28,13 @@ configure_secret_hashing(
     time_cost=int(os.environ["CHARGELEDGER_SECRET_HASH_TIME_COST"]),
     memory_kib=int(os.environ["CHARGELEDGER_SECRET_HASH_MEMORY_KIB"]),
 )
+
+# Property tests draw new examples on every local run, to keep finding bugs. CI draws a fixed
+# set (derandomize), so a landing never hangs on a rare example nobody has seen yet; a bug
+# found locally becomes an explicit example test. `deep` is for hunting: many more examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("deep", max_examples=2000, print_blob=True)
+settings.load_profile(os.environ.get("CHARGELEDGER_HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_report_header() -> str:

@@ -398,3 +398,10 @@ def test_probability_agrees_with_the_integrated_rice_density(
     assert inside_probability(d, radius, sigma) == pytest.approx(
         integrated_inside(d, radius, sigma), abs=1e-6
     )
+
+
+@pytest.mark.parametrize("d", [1e-300, 5e-162, 2.9479585451561547e-158, 1e-154, 1e-100, 1e-9])
+def test_a_position_a_hair_from_the_centre_has_the_centres_probability(d: float) -> None:
+    """Regression: scipy's rice.cdf is off by up to 0.27 when (d/sigma)^2 is subnormal."""
+    at_centre = 1 - math.exp(-(23.0**2) / (2 * 16.0**2))
+    assert inside_probability(d, 23.0, 16.0) == pytest.approx(at_centre, abs=1e-12)
