@@ -61,7 +61,10 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state is not None:
             app.state.chargeledger = state
-            yield
+            try:
+                yield
+            finally:
+                await state.meter_writer.close()
             return
         database = Database(settings.database_url, pool_size=settings.database_pool_size)
         async with database.write() as connection:
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await app.state.chargeledger.meter_writer.close()
             await database.dispose()
 
     app = FastAPI(

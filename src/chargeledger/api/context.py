@@ -3,7 +3,7 @@
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from chargeledger.services.auth import (
     entity_of_principal,
 )
 from chargeledger.services.keys import SigningKeys
+from chargeledger.services.ocpp_meter_writer import MeterValueWriter
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
 
@@ -35,6 +36,11 @@ class AppState:
     database: Database
     keys: SigningKeys
     clock_ms: Callable[[], int] = system_clock_ms
+    # One per process: the chargers' meter values are stored in group commits.
+    meter_writer: MeterValueWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.meter_writer = MeterValueWriter(self.database)
 
 
 async def app_state(request: Request) -> AppState:

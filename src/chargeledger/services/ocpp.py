@@ -152,10 +152,8 @@ async def _lock_entity(connection: AsyncConnection, station: Station) -> sa.Row[
     return entity
 
 
-async def _store_readings(
-    connection: AsyncConnection, station: Station, samples: list[Sample], now_ms: int
-) -> None:
-    """The sampled values also become the charge point's readings (first per instant wins)."""
+def readings_rows(station: Station, samples: list[Sample], now_ms: int) -> list[dict[str, Any]]:
+    """The readings rows of a call's samples (the first per instant)."""
     rows = [
         {
             "entity_id": station.entity_id,
@@ -170,8 +168,14 @@ async def _store_readings(
         or sample.power_kw is not None
         or sample.soc_pct is not None
     ]
-    unique = list({row["timestamp_ms"]: row for row in reversed(rows)}.values())
-    await readings_repository.insert_new(connection, unique)
+    return list({row["timestamp_ms"]: row for row in reversed(rows)}.values())
+
+
+async def _store_readings(
+    connection: AsyncConnection, station: Station, samples: list[Sample], now_ms: int
+) -> None:
+    """The sampled values also become the charge point's readings (first per instant wins)."""
+    await readings_repository.insert_new(connection, readings_rows(station, samples, now_ms))
 
 
 async def record_start_v16(

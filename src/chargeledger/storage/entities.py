@@ -1,5 +1,6 @@
 """Entities (EVs, charge points, ...) and their feature switches."""
 
+from collections.abc import Sequence
 from typing import Any, Literal
 from uuid import UUID
 
@@ -40,6 +41,18 @@ async def get_entity_any_tenant(
     if lock is not None:
         query = query.with_for_update()
     return (await connection.execute(query)).first()
+
+
+async def lock_entities(connection: AsyncConnection, entity_ids: Sequence[UUID]) -> None:
+    """Lock several entities for this transaction, in id order: two transactions locking
+    overlapping sets then wait for each other instead of deadlocking."""
+    if entity_ids:
+        await connection.execute(
+            sa.select(entities.c.id)
+            .where(entities.c.id.in_(sorted(entity_ids)))
+            .order_by(entities.c.id)
+            .with_for_update()
+        )
 
 
 async def list_entities(

@@ -80,6 +80,42 @@ async def transaction_by_key(
     return result.first()
 
 
+async def transactions_by_keys(
+    connection: AsyncConnection, keys: Sequence[tuple[UUID, str]]
+) -> dict[tuple[UUID, str], sa.Row[Any]]:
+    """The transactions of these (entity id, transaction key) pairs that exist, by pair."""
+    if not keys:
+        return {}
+    result = await connection.execute(
+        sa.select(ocpp_transactions).where(
+            sa.tuple_(ocpp_transactions.c.entity_id, ocpp_transactions.c.transaction_key).in_(
+                sorted(set(keys))
+            )
+        )
+    )
+    return {(row.entity_id, row.transaction_key): row for row in result}
+
+
+async def touch_transactions(
+    connection: AsyncConnection, changes: Sequence[tuple[UUID, int, bool]]
+) -> None:
+    """Set (last_message_ms, needs_session) of many transactions in one statement."""
+    if not changes:
+        return
+    await connection.execute(
+        sa.update(ocpp_transactions)
+        .where(ocpp_transactions.c.id == sa.bindparam("b_id"))
+        .values(
+            last_message_ms=sa.bindparam("b_last_message_ms"),
+            needs_session=sa.bindparam("b_needs_session"),
+        ),
+        [
+            {"b_id": id_, "b_last_message_ms": last_ms, "b_needs_session": needs}
+            for id_, last_ms, needs in changes
+        ],
+    )
+
+
 async def transaction_by_id(
     connection: AsyncConnection, *, transaction_id: UUID
 ) -> sa.Row[Any] | None:
@@ -192,8 +228,20 @@ async def add_samples(
     connection: AsyncConnection, *, transaction_id: UUID, samples: Sequence[Sample]
 ) -> int:
     """Store samples not stored yet (a repeated instant keeps the first); how many were new."""
+    first_per_instant = {sample.timestamp_ms: sample for sample in reversed(samples)}
+    new = await add_samples_of_many(
+        connection, [(transaction_id, sample) for sample in first_per_instant.values()]
+    )
+    return len(new)
+
+
+async def add_samples_of_many(
+    connection: AsyncConnection, samples: Sequence[tuple[UUID, Sample]]
+) -> set[tuple[UUID, int]]:
+    """Store (transaction id, sample) pairs not stored yet; the (transaction id, instant) of
+    those that were new. Callers pass each (transaction, instant) at most once."""
     if not samples:
-        return 0
+        return set()
     rows = [
         {
             "transaction_id": transaction_id,
@@ -202,15 +250,15 @@ async def add_samples(
             "power_kw": sample.power_kw,
             "soc_pct": sample.soc_pct,
         }
-        for sample in {sample.timestamp_ms: sample for sample in reversed(samples)}.values()
+        for transaction_id, sample in samples
     ]
     statement = (
         insert_on_conflict(connection, ocpp_meter_samples)
         .on_conflict_do_nothing(index_elements=["transaction_id", "timestamp_ms"])
-        .returning(ocpp_meter_samples.c.timestamp_ms)
+        .returning(ocpp_meter_samples.c.transaction_id, ocpp_meter_samples.c.timestamp_ms)
     )
     result = await connection.execute(statement, rows)
-    return len(result.all())
+    return {(UUID(str(row.transaction_id)), row.timestamp_ms) for row in result}
 
 
 async def samples_of(connection: AsyncConnection, *, transaction_id: UUID) -> list[Sample]:

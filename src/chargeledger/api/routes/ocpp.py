@@ -78,6 +78,7 @@ async def ocpp_websocket(
         websocket,
         identity,
         database=state.database,
+        meter_writer=state.meter_writer,
         detector_config=state.settings.detector_config,
         clock_ms=state.clock_ms,
     )

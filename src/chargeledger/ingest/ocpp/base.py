@@ -22,6 +22,7 @@ from chargeledger.domain.meter_values import (
 )
 from chargeledger.domain.session_detection import DetectorConfig
 from chargeledger.services import ocpp as ocpp_service
+from chargeledger.services.ocpp_meter_writer import MeterValueWriter
 from chargeledger.storage.database import Database
 
 logger = logging.getLogger("chargeledger.ocpp")
@@ -30,6 +31,7 @@ logger = logging.getLogger("chargeledger.ocpp")
 @dataclass(frozen=True)
 class OcppContext:
     database: Database
+    meter_writer: MeterValueWriter
     station: ocpp_service.Station
     detector_config: DetectorConfig
     clock_ms: Callable[[], int]

@@ -17,6 +17,7 @@ from chargeledger.ingest.ocpp.v16 import ChargePoint16
 from chargeledger.ingest.ocpp.v201 import ChargePoint201
 from chargeledger.services import ocpp as ocpp_service
 from chargeledger.services.ocpp import Station
+from chargeledger.services.ocpp_meter_writer import MeterValueWriter
 from chargeledger.storage.database import Database
 
 logger = logging.getLogger("chargeledger.ocpp")
@@ -35,6 +36,7 @@ async def serve_charge_point(
     identity: str,
     *,
     database: Database,
+    meter_writer: MeterValueWriter,
     detector_config: DetectorConfig,
     clock_ms: Callable[[], int],
 ) -> None:
@@ -59,7 +61,11 @@ async def serve_charge_point(
         return
     await websocket.accept(subprotocol=subprotocol)
     context = OcppContext(
-        database=database, station=station, detector_config=detector_config, clock_ms=clock_ms
+        database=database,
+        meter_writer=meter_writer,
+        station=station,
+        detector_config=detector_config,
+        clock_ms=clock_ms,
     )
     charge_point = _HANDLERS[subprotocol](identity, StarletteConnection(websocket), context)
     logger.info("%s connected from %s speaking %s", identity, client, subprotocol)

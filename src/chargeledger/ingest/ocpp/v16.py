@@ -101,8 +101,7 @@ class ChargePoint16(LedgerChargePoint):
         transaction_id: int | None = None,
         **details: Any,
     ) -> call_result.MeterValues:
-        transaction = await ocpp_service.record_meter_values(
-            self.context.database,
+        transaction = await self.context.meter_writer.record(
             self.context.station,
             transaction_key=None if transaction_id is None else str(transaction_id),
             samples=self.samples(meter_value),

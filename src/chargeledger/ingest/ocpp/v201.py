@@ -109,8 +109,7 @@ class ChargePoint201(LedgerChargePoint):
         self, evse_id: int, meter_value: list[dict[str, Any]], **details: Any
     ) -> call_result.MeterValues:
         # Meter values outside a transaction: readings of the charging station only.
-        await ocpp_service.record_meter_values(
-            self.context.database,
+        await self.context.meter_writer.record(
             self.context.station,
             transaction_key=None,
             samples=self.samples(meter_value),

@@ -1,0 +1,268 @@
+"""The group commit of meter values (services/ocpp_meter_writer.py), on the real database:
+calls waiting together are stored in one transaction, nothing is lost or stored twice, the
+first value per instant wins, late values of a finished transaction ask for its session
+again, and one bad call in a batch fails alone."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import pytest
+import sqlalchemy as sa
+
+from chargeledger.domain.meter_values import Sample
+from chargeledger.services import auth
+from chargeledger.services import ocpp as ocpp_service
+from chargeledger.services.entities import EntityType, create_entity
+from chargeledger.services.ocpp import Station
+from chargeledger.services.ocpp_meter_writer import MeterValueWriter
+from chargeledger.storage import ocpp as ocpp_repository
+from chargeledger.storage.database import Database
+from chargeledger.storage.tables import ocpp_transactions, readings
+
+NOW_MS = 1_700_000_000_000
+START_MS = NOW_MS - 3_600_000
+
+
+@pytest.fixture
+async def writer(database: Database) -> AsyncIterator[MeterValueWriter]:
+    writer = MeterValueWriter(database)
+    yield writer
+    await writer.close()
+
+
+async def _stations(database: Database, count: int) -> list[Station]:
+    async with database.write() as connection:
+        credentials = await auth.create_tenant(connection, name="meter writer", now_ms=NOW_MS)
+        stations = []
+        for number in range(count):
+            entity = await create_entity(
+                connection,
+                tenant_id=credentials.tenant_id,
+                entity_type=EntityType.CHARGE_POINT,
+                name=f"charger {number}",
+                identifier=f"MW-{uuid.uuid4().hex[:12]}",
+                brand=None,
+                properties={},
+                now_ms=NOW_MS,
+            )
+            stations.append(
+                Station(
+                    identity=entity.identifier,
+                    entity_id=entity.id,
+                    tenant_id=credentials.tenant_id,
+                )
+            )
+    return stations
+
+
+async def _start(database: Database, station: Station) -> str:
+    number = await ocpp_service.record_start_v16(
+        database,
+        station,
+        connector_id=1,
+        id_tag="TAG",
+        timestamp_ms=START_MS,
+        meter_start_wh=1000.0,
+        now_ms=NOW_MS,
+    )
+    return str(number)
+
+
+def _sample(minute: int, energy_kwh: float) -> Sample:
+    return Sample(
+        timestamp_ms=START_MS + minute * 60_000, energy_kwh=energy_kwh, power_kw=11.0, soc_pct=None
+    )
+
+
+async def _stored_samples(database: Database, transaction_id: UUID) -> list[Sample]:
+    async with database.read() as connection:
+        return await ocpp_repository.samples_of(connection, transaction_id=transaction_id)
+
+
+async def _transaction(database: Database, station: Station, key: str) -> sa.Row[object]:
+    async with database.read() as connection:
+        row = await ocpp_repository.transaction_by_key(
+            connection, entity_id=station.entity_id, transaction_key=key
+        )
+    assert row is not None
+    return row
+
+
+async def _count(database: Database, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
+    async with database.read() as connection:
+        return int(
+            await connection.scalar(sa.select(sa.func.count()).select_from(table).where(where)) or 0
+        )
+
+
+async def test_calls_waiting_together_are_stored_in_fewer_transactions_and_none_is_lost(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    stations = await _stations(database, 50)
+    keys = [await _start(database, station) for station in stations]
+
+    async def charger(station: Station, key: str) -> None:
+        for minute in range(1, 6):
+            result = await writer.record(
+                station,
+                transaction_key=key,
+                samples=[_sample(minute, 1.0 + minute)],
+                now_ms=NOW_MS + minute,
+            )
+            assert result is None  # an open transaction: no session to redo
+
+    await asyncio.gather(*(charger(s, k) for s, k in zip(stations, keys, strict=True)))
+
+    assert writer.batches_committed < 250 / 5  # 250 calls, grouped
+    for station, key in zip(stations, keys, strict=True):
+        transaction = await _transaction(database, station, key)
+        assert [s.timestamp_ms for s in await _stored_samples(database, transaction.id)] == [
+            START_MS + minute * 60_000 for minute in range(1, 6)
+        ]
+        assert transaction.last_message_ms == NOW_MS + 5
+        assert not transaction.needs_session
+        assert await _count(database, readings, readings.c.entity_id == station.entity_id) == 5
+
+
+async def test_a_call_delivered_twice_is_stored_once(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    (station,) = await _stations(database, 1)
+    key = await _start(database, station)
+    call = {"transaction_key": key, "samples": [_sample(1, 2.0), _sample(2, 3.0)]}
+    # The repeat in the same batch and again in a later one.
+    await asyncio.gather(
+        writer.record(station, now_ms=NOW_MS, **call),  # type: ignore[arg-type]
+        writer.record(station, now_ms=NOW_MS, **call),  # type: ignore[arg-type]
+    )
+    await writer.record(station, now_ms=NOW_MS + 1, **call)  # type: ignore[arg-type]
+
+    transaction = await _transaction(database, station, key)
+    assert len(await _stored_samples(database, transaction.id)) == 2
+    assert await _count(database, readings, readings.c.entity_id == station.entity_id) == 2
+
+
+async def test_the_first_value_per_instant_wins_within_a_batch_as_across_batches(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    (station,) = await _stations(database, 1)
+    key = await _start(database, station)
+    await asyncio.gather(
+        writer.record(station, transaction_key=key, samples=[_sample(1, 2.0)], now_ms=NOW_MS),
+        writer.record(station, transaction_key=key, samples=[_sample(1, 9.0)], now_ms=NOW_MS),
+    )
+    await writer.record(station, transaction_key=key, samples=[_sample(1, 7.0)], now_ms=NOW_MS)
+
+    transaction = await _transaction(database, station, key)
+    assert [s.energy_kwh for s in await _stored_samples(database, transaction.id)] == [2.0]
+    async with database.read() as connection:
+        energies = (
+            await connection.scalars(
+                sa.select(readings.c.energy_total_kwh).where(
+                    readings.c.entity_id == station.entity_id
+                )
+            )
+        ).all()
+    assert energies == [2.0]
+
+
+async def test_late_values_of_a_stopped_transaction_ask_for_its_session_again(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    (station,) = await _stations(database, 1)
+    key = await _start(database, station)
+    stopped_id = await ocpp_service.record_stop_v16(
+        database,
+        station,
+        transaction_number=int(key),
+        timestamp_ms=START_MS + 30 * 60_000,
+        meter_stop_wh=6500.0,
+        reason="Local",
+        samples=[],
+        now_ms=NOW_MS,
+    )
+    async with database.write() as connection:  # as if its session had been computed
+        await ocpp_repository.update_transaction(
+            connection, transaction_id=stopped_id, needs_session=False
+        )
+
+    late = await writer.record(
+        station, transaction_key=key, samples=[_sample(10, 2.5)], now_ms=NOW_MS + 5
+    )
+    repeat = await writer.record(
+        station, transaction_key=key, samples=[_sample(10, 2.5)], now_ms=NOW_MS + 6
+    )
+
+    assert late == stopped_id
+    assert repeat is None  # nothing new: the session stays as it is
+    transaction = await _transaction(database, station, key)
+    assert transaction.needs_session
+
+
+async def test_values_without_a_known_transaction_are_readings_only(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    (station,) = await _stations(database, 1)
+    without = await writer.record(
+        station, transaction_key=None, samples=[_sample(1, 2.0)], now_ms=NOW_MS
+    )
+    unknown = await writer.record(
+        station, transaction_key="4711", samples=[_sample(2, 3.0)], now_ms=NOW_MS
+    )
+    assert without is None
+    assert unknown is None
+    assert await _count(database, readings, readings.c.entity_id == station.entity_id) == 2
+    # No transaction of this charger exists, so none has samples.
+    async with database.read() as connection:
+        assert (
+            await connection.scalar(
+                sa.select(sa.func.count()).where(ocpp_transactions.c.entity_id == station.entity_id)
+            )
+            == 0
+        )
+
+
+async def test_one_bad_call_fails_alone_and_its_neighbours_are_stored(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    good, other = await _stations(database, 2)
+    good_key, other_key = await _start(database, good), await _start(database, other)
+    # An entity that does not exist: its readings break the batch's foreign key.
+    ghost = Station(identity="ghost", entity_id=uuid.uuid4(), tenant_id=good.tenant_id)
+
+    results = await asyncio.gather(
+        writer.record(good, transaction_key=good_key, samples=[_sample(1, 2.0)], now_ms=NOW_MS),
+        writer.record(ghost, transaction_key=None, samples=[_sample(1, 2.0)], now_ms=NOW_MS),
+        writer.record(other, transaction_key=other_key, samples=[_sample(1, 2.0)], now_ms=NOW_MS),
+        return_exceptions=True,
+    )
+
+    assert results[0] is None
+    assert results[2] is None
+    assert isinstance(results[1], Exception)  # its handler answers a CALLERROR
+    for station, key in ((good, good_key), (other, other_key)):
+        transaction = await _transaction(database, station, key)
+        assert len(await _stored_samples(database, transaction.id)) == 1
+
+
+async def test_close_stores_what_is_queued(database: Database) -> None:
+    (station,) = await _stations(database, 1)
+    key = await _start(database, station)
+    writer = MeterValueWriter(database)
+    pending = [
+        asyncio.ensure_future(
+            writer.record(
+                station, transaction_key=key, samples=[_sample(minute, 2.0)], now_ms=NOW_MS
+            )
+        )
+        for minute in range(1, 4)
+    ]
+    await asyncio.sleep(0)  # queued, not yet stored
+    await writer.close()
+
+    # The writer task has ended: what it did not store would never be answered.
+    assert await asyncio.wait_for(asyncio.gather(*pending), timeout=5) == [None] * 3
+    transaction = await _transaction(database, station, key)
+    assert len(await _stored_samples(database, transaction.id)) == 3
