@@ -116,6 +116,10 @@ class Charger:
             )
             transaction_id = started["transactionId"]
             await asyncio.sleep(random.uniform(0, INTERVAL_S))
+            # Each charger samples on its own clock, as a real one does (its
+            # MeterValueSampleInterval), not 10 s after each answer: that way one slow answer
+            # would make every charger it delayed send in the same second from then on.
+            due = time.monotonic()
             while not stop.is_set():
                 self.meter_wh += 30  # 11 kW for 10 s
                 await self.call(
@@ -142,8 +146,10 @@ class Charger:
                         ],
                     },
                 )
+                while due <= time.monotonic():  # late: the next sample of its own grid
+                    due += INTERVAL_S
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), INTERVAL_S)
+                    await asyncio.wait_for(stop.wait(), due - time.monotonic())
         except Exception as error:
             self.errors.append(f"{self.identity}: {type(error).__name__}: {error}")
         finally:

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     detector_power_threshold_kw: float = Field(default=0.1, ge=0)
     # How often each server process closes sessions of vehicles that went silent.
     stale_session_sweep_seconds: float = Field(default=60, gt=0)
+    # How often objects that lived this long are frozen out of automatic garbage collections,
+    # and how often everything is collected once (api/garbage_collection.py).
+    gc_freeze_seconds: float = Field(default=60, gt=0)
+    gc_full_collection_seconds: float = Field(default=600, gt=0)
     # Mounts the benchmark's comparison routes (bench/); never in production.
     bench_routes: bool = False
     # An OCPP transaction whose charger has said nothing for this long is closed by us.

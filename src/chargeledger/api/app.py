@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import gc
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from chargeledger import __version__
 from chargeledger.api.context import AppState, system_clock_ms
+from chargeledger.api.garbage_collection import freeze_periodically, freeze_what_is_alive
 from chargeledger.api.middleware import BodySizeLimitMiddleware
 from chargeledger.api.problems import install_problem_handlers
 from chargeledger.api.routes import (
@@ -73,17 +73,22 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
             )
         app.state.chargeledger = AppState(settings=settings, database=database, keys=keys)
         sweeper = asyncio.create_task(_sweep_stale_sessions(database, settings))
-        # Everything alive now (modules, routes, schemas: hundreds of thousands of objects)
-        # lives as long as the process: keep the cyclic collector from walking it again on
-        # every full collection. Listing sessions under load, that walk was a p99 of 125 ms
-        # against a p50 of 15 ms (33 ms with the freeze; docs/benchmarks.md).
-        gc.freeze()
+        # Listing sessions under load, full collections walking the app's own objects were a
+        # p99 of 125 ms against a p50 of 15 ms (33 ms with the freeze; docs/benchmarks.md).
+        freeze_what_is_alive()
+        refreezer = asyncio.create_task(
+            freeze_periodically(
+                freeze_period_s=settings.gc_freeze_seconds,
+                collect_period_s=settings.gc_full_collection_seconds,
+            )
+        )
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, refreezer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await app.state.chargeledger.meter_writer.close()
             await database.dispose()
 

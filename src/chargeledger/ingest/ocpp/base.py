@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 from uuid import UUID
 
+import ocpp.messages
 from ocpp.charge_point import ChargePoint
 from ocpp.exceptions import OCPPError, PropertyConstraintViolationError
 from ocpp.messages import CallError, unpack
@@ -26,6 +27,12 @@ from chargeledger.services.ocpp_meter_writer import MeterValueWriter
 from chargeledger.storage.database import Database
 
 logger = logging.getLogger("chargeledger.ocpp")
+
+# The `ocpp` package validates every payload against its JSON schema in a worker thread by
+# default: two thread hops per call, each contending with the event loop for the GIL. A
+# charger's payloads are small (a MeterValues call validates in about 0.2 ms), so on the
+# loop it costs less CPU and no hop (docs/benchmarks.md).
+ocpp.messages.ASYNC_VALIDATION = False
 
 
 @dataclass(frozen=True)
