@@ -4,6 +4,7 @@ first value per instant wins, late values of a finished transaction ask for its 
 again, and one bad call in a batch fails alone."""
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from uuid import UUID
@@ -266,3 +267,128 @@ async def test_close_stores_what_is_queued(database: Database) -> None:
     assert await asyncio.wait_for(asyncio.gather(*pending), timeout=5) == [None] * 3
     transaction = await _transaction(database, station, key)
     assert len(await _stored_samples(database, transaction.id)) == 3
+
+
+# --- 2.0.1 TransactionEvent(Updated) ------------------------------------------------------
+
+
+def _event(
+    event_type: str, key: str, seq_no: int, minute: int, *, id_token: str | None = None
+) -> ocpp_service.TransactionEventV201:
+    return ocpp_service.TransactionEventV201(
+        event_type=event_type,
+        transaction_key=key,
+        seq_no=seq_no,
+        timestamp_ms=START_MS + minute * 60_000,
+        samples=[_sample(minute, 1.0 + minute)],
+        evse_id=1,
+        connector_id=1,
+        id_token=id_token,
+        stopped_reason="EVDisconnected" if event_type == "Ended" else None,
+    )
+
+
+async def _start_201(database: Database, station: Station, *, id_token: str | None = "TAG") -> str:  # noqa: S107
+    key = f"tx-{uuid.uuid4().hex[:8]}"
+    await ocpp_service.record_transaction_event_v201(
+        database, station, _event("Started", key, 0, 0, id_token=id_token), now_ms=NOW_MS
+    )
+    return key
+
+
+async def test_updated_events_waiting_together_are_grouped_and_each_stored_once(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    stations = await _stations(database, 20)
+    keys = [await _start_201(database, station) for station in stations]
+    batches_before = writer.batches_committed
+
+    async def station_updates(station: Station, key: str) -> None:
+        for seq_no in range(1, 4):
+            transaction_id, owed = await writer.record_update(
+                station, _event("Updated", key, seq_no, seq_no), now_ms=NOW_MS + seq_no
+            )
+            assert not owed  # still open: no session yet
+            assert transaction_id == (await _transaction(database, station, key)).id
+
+    await asyncio.gather(*(station_updates(s, k) for s, k in zip(stations, keys, strict=True)))
+
+    assert writer.batches_committed - batches_before < 60 / 3  # 60 calls, grouped
+    for station, key in zip(stations, keys, strict=True):
+        transaction = await _transaction(database, station, key)
+        # The Started event's sample at minute 0, then one per update.
+        assert [s.timestamp_ms for s in await _stored_samples(database, transaction.id)] == [
+            START_MS + minute * 60_000 for minute in range(4)
+        ]
+        assert transaction.last_message_ms == NOW_MS + 3
+
+
+async def test_a_repeated_seq_no_changes_nothing_within_a_batch_or_after(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    (station,) = await _stations(database, 1)
+    key = await _start_201(database, station)
+    first = _event("Updated", key, 1, 5)
+    # The same seqNo again, with a different value: a repeat, not news.
+    repeat = dataclasses.replace(first, samples=[_sample(6, 99.0)])
+    await asyncio.gather(
+        writer.record_update(station, first, now_ms=NOW_MS),
+        writer.record_update(station, repeat, now_ms=NOW_MS),
+    )
+    await writer.record_update(station, repeat, now_ms=NOW_MS + 1)
+
+    transaction = await _transaction(database, station, key)
+    stored = await _stored_samples(database, transaction.id)
+    assert [(s.timestamp_ms, s.energy_kwh) for s in stored] == [
+        (START_MS, 1.0),
+        (START_MS + 5 * 60_000, 6.0),
+    ]
+
+
+async def test_an_update_before_its_start_takes_the_per_call_path_and_makes_the_transaction(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    (station,) = await _stations(database, 1)
+    key = f"tx-{uuid.uuid4().hex[:8]}"  # offline backlog: the Started event comes later
+    transaction_id, owed = await writer.record_update(
+        station, _event("Updated", key, 3, 7), now_ms=NOW_MS
+    )
+    assert not owed
+    transaction = await _transaction(database, station, key)
+    assert transaction.id == transaction_id
+    assert transaction.status == "open"
+    assert [s.timestamp_ms for s in await _stored_samples(database, transaction_id)] == [
+        START_MS + 7 * 60_000
+    ]
+
+
+async def test_an_update_naming_the_id_token_first_records_it(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    (station,) = await _stations(database, 1)
+    key = await _start_201(database, station, id_token=None)  # authorized after plugging in
+    await writer.record_update(
+        station, _event("Updated", key, 1, 2, id_token="CARD-42"), now_ms=NOW_MS
+    )
+    assert (await _transaction(database, station, key)).id_tag == "CARD-42"
+
+
+async def test_an_update_of_an_ended_transaction_asks_for_its_session_again(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    (station,) = await _stations(database, 1)
+    key = await _start_201(database, station)
+    ended_id, _ = await ocpp_service.record_transaction_event_v201(
+        database, station, _event("Ended", key, 9, 30), now_ms=NOW_MS
+    )
+    async with database.write() as connection:  # as if its session had been computed
+        await ocpp_repository.update_transaction(
+            connection, transaction_id=ended_id, needs_session=False
+        )
+
+    late = await writer.record_update(station, _event("Updated", key, 4, 12), now_ms=NOW_MS + 5)
+    repeat = await writer.record_update(station, _event("Updated", key, 4, 12), now_ms=NOW_MS + 6)
+
+    assert late == (ended_id, True)
+    assert repeat == (ended_id, False)  # nothing new: the session stays as it is
+    assert (await _transaction(database, station, key)).needs_session

@@ -224,6 +224,34 @@ async def record_event(
     return result.rowcount > 0
 
 
+async def record_events(
+    connection: AsyncConnection, events: Sequence[tuple[UUID, Any, int]]
+) -> set[tuple[UUID, int]]:
+    """Record 2.0.1 TransactionEvents, given as (transaction id, event, received ms), by their
+    seqNo; the (transaction id, seqNo) of those not seen before. Callers pass each pair once."""
+    if not events:
+        return set()
+    statement = (
+        insert_on_conflict(connection, ocpp_transaction_events)
+        .on_conflict_do_nothing(index_elements=["transaction_id", "seq_no"])
+        .returning(ocpp_transaction_events.c.transaction_id, ocpp_transaction_events.c.seq_no)
+    )
+    result = await connection.execute(
+        statement,
+        [
+            {
+                "transaction_id": transaction_id,
+                "seq_no": event.seq_no,
+                "event_type": event.event_type,
+                "timestamp_ms": event.timestamp_ms,
+                "received_ms": received_ms,
+            }
+            for transaction_id, event, received_ms in events
+        ],
+    )
+    return {(UUID(str(row.transaction_id)), row.seq_no) for row in result}
+
+
 async def add_samples(
     connection: AsyncConnection, *, transaction_id: UUID, samples: Sequence[Sample]
 ) -> int:

@@ -80,22 +80,25 @@ class ChargePoint201(LedgerChargePoint):
         id_token: dict[str, Any] | None = None,
         **details: Any,
     ) -> call_result.TransactionEvent:
-        transaction_id, session_owed = await ocpp_service.record_transaction_event_v201(
-            self.context.database,
-            self.context.station,
-            ocpp_service.TransactionEventV201(
-                event_type=event_type,
-                transaction_key=str(transaction_info["transaction_id"]),
-                seq_no=seq_no,
-                timestamp_ms=self.instant(timestamp),
-                samples=self.samples(meter_value),
-                evse_id=None if evse is None else evse.get("id"),
-                connector_id=None if evse is None else evse.get("connector_id"),
-                id_token=None if id_token is None else id_token.get("id_token"),
-                stopped_reason=transaction_info.get("stopped_reason"),
-            ),
-            now_ms=self.now_ms(),
+        event = ocpp_service.TransactionEventV201(
+            event_type=event_type,
+            transaction_key=str(transaction_info["transaction_id"]),
+            seq_no=seq_no,
+            timestamp_ms=self.instant(timestamp),
+            samples=self.samples(meter_value),
+            evse_id=None if evse is None else evse.get("id"),
+            connector_id=None if evse is None else evse.get("connector_id"),
+            id_token=None if id_token is None else id_token.get("id_token"),
+            stopped_reason=transaction_info.get("stopped_reason"),
         )
+        if event.event_type == "Updated":  # the frequent one: stored in group commits
+            transaction_id, session_owed = await self.context.meter_writer.record_update(
+                self.context.station, event, now_ms=self.now_ms()
+            )
+        else:
+            transaction_id, session_owed = await ocpp_service.record_transaction_event_v201(
+                self.context.database, self.context.station, event, now_ms=self.now_ms()
+            )
         if session_owed:
             self.owe_session(call_unique_id, transaction_id)
         return call_result.TransactionEvent(id_token_info=ACCEPTED if id_token else None)
