@@ -3,7 +3,8 @@ every 10 s, with the p99 acknowledgement latency under 100 ms; and memory per co
 
 Chargers are added in steps; at each step the latency of every MeterValues call in the last
 window is measured. The run stops at the target count, or when p99 passes the limit or calls
-fail. The load generator runs in its own process and speaks raw OCPP 1.6J frames."""
+fail. The load generator runs in its own process and speaks raw OCPP 1.6J frames (2.0.1 with
+`--ocpp 2.0.1`: TransactionEvent(Updated) every 10 s instead of MeterValues)."""
 
 import argparse
 import asyncio
@@ -71,6 +72,11 @@ def _now() -> str:
 
 
 class Charger:
+    """A charge point speaking OCPP 1.6J: boots, starts a transaction, then sends
+    MeterValues every 10 s; the latency of each of those is recorded."""
+
+    subprotocol = "ocpp1.6"
+
     def __init__(
         self, url: str, identity: str, latencies: list[tuple[float, float]], errors: list[str]
     ) -> None:
@@ -81,40 +87,63 @@ class Charger:
         self.meter_wh = 1_000_000
         self.connection: Any = None
 
-    async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def call(
+        self, action: str, payload: dict[str, Any], *, measured: bool = False
+    ) -> dict[str, Any]:
         unique_id = uuid.uuid4().hex[:12]
         sent = time.monotonic()
         await self.connection.send(json.dumps([2, unique_id, action, payload]))
         answer = json.loads(await self.connection.recv())
         if answer[0] != 3:
             raise RuntimeError(f"{action}: {answer}")
-        if action == "MeterValues":
+        if measured:
             self.latencies.append((time.monotonic(), time.monotonic() - sent))
         return dict(answer[2])
+
+    async def boot_and_start(self) -> None:
+        await self.call(
+            "BootNotification", {"chargePointVendor": "bench", "chargePointModel": "load"}
+        )
+        started = await self.call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "BENCH", "meterStart": self.meter_wh, "timestamp": _now()},
+        )
+        self.transaction_id = started["transactionId"]
+
+    async def sample(self) -> None:
+        await self.call(
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "transactionId": self.transaction_id,
+                "meterValue": [
+                    {
+                        "timestamp": _now(),
+                        "sampledValue": [
+                            {
+                                "value": str(self.meter_wh),
+                                "measurand": "Energy.Active.Import.Register",
+                                "unit": "Wh",
+                            },
+                            {"value": "11000", "measurand": "Power.Active.Import", "unit": "W"},
+                        ],
+                    }
+                ],
+            },
+            measured=True,
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         auth = base64.b64encode(f"{self.identity}:{PASSWORD}".encode()).decode()
         try:
             self.connection = await websockets.connect(
                 self.url,
-                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+                subprotocols=[self.subprotocol],  # type: ignore[list-item]
                 additional_headers={"Authorization": f"Basic {auth}"},
                 open_timeout=120,
                 ping_interval=None,
             )
-            await self.call(
-                "BootNotification", {"chargePointVendor": "bench", "chargePointModel": "load"}
-            )
-            started = await self.call(
-                "StartTransaction",
-                {
-                    "connectorId": 1,
-                    "idTag": "BENCH",
-                    "meterStart": self.meter_wh,
-                    "timestamp": _now(),
-                },
-            )
-            transaction_id = started["transactionId"]
+            await self.boot_and_start()
             await asyncio.sleep(random.uniform(0, INTERVAL_S))
             # Each charger samples on its own clock, as a real one does (its
             # MeterValueSampleInterval), not 10 s after each answer: that way one slow answer
@@ -122,30 +151,7 @@ class Charger:
             due = time.monotonic()
             while not stop.is_set():
                 self.meter_wh += 30  # 11 kW for 10 s
-                await self.call(
-                    "MeterValues",
-                    {
-                        "connectorId": 1,
-                        "transactionId": transaction_id,
-                        "meterValue": [
-                            {
-                                "timestamp": _now(),
-                                "sampledValue": [
-                                    {
-                                        "value": str(self.meter_wh),
-                                        "measurand": "Energy.Active.Import.Register",
-                                        "unit": "Wh",
-                                    },
-                                    {
-                                        "value": "11000",
-                                        "measurand": "Power.Active.Import",
-                                        "unit": "W",
-                                    },
-                                ],
-                            }
-                        ],
-                    },
-                )
+                await self.sample()
                 while due <= time.monotonic():  # late: the next sample of its own grid
                     due += INTERVAL_S
                 with contextlib.suppress(TimeoutError):
@@ -157,6 +163,61 @@ class Charger:
                 await self.connection.close()
 
 
+class Charger201(Charger):
+    """The same in OCPP 2.0.1: TransactionEvent Started, then Updated every 10 s."""
+
+    subprotocol = "ocpp2.0.1"
+
+    def meter_value(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "timestamp": _now(),
+                "sampledValue": [
+                    {
+                        "value": self.meter_wh,
+                        "measurand": "Energy.Active.Import.Register",
+                        "unitOfMeasure": {"unit": "Wh"},
+                    },
+                    {
+                        "value": 11000,
+                        "measurand": "Power.Active.Import",
+                        "unitOfMeasure": {"unit": "W"},
+                    },
+                ],
+            }
+        ]
+
+    async def boot_and_start(self) -> None:
+        await self.call(
+            "BootNotification",
+            {"chargingStation": {"model": "load", "vendorName": "bench"}, "reason": "PowerUp"},
+        )
+        self.transaction_id = uuid.uuid4().hex
+        self.seq_no = 0
+        await self.transaction_event("Started", "CablePluggedIn")
+
+    async def transaction_event(
+        self, event_type: str, trigger_reason: str, *, measured: bool = False
+    ) -> None:
+        await self.call(
+            "TransactionEvent",
+            {
+                "eventType": event_type,
+                "timestamp": _now(),
+                "triggerReason": trigger_reason,
+                "seqNo": self.seq_no,
+                "transactionInfo": {"transactionId": self.transaction_id},
+                "evse": {"id": 1, "connectorId": 1},
+                "meterValue": self.meter_value(),
+            },
+            measured=measured,
+        )
+        self.seq_no += 1
+
+    async def sample(self) -> None:
+        await self.transaction_event("Updated", "MeterValuePeriodic", measured=True)
+
+
 async def _ramp(
     base_url: str,
     identities: list[str],
@@ -166,6 +227,7 @@ async def _ramp(
     server: Any,
     *,
     path: str = "/ocpp",
+    charger: type[Charger] = Charger,
 ) -> list[dict[str, Any]]:
     url = base_url.replace("http://", "ws://") + path
     latencies: list[tuple[float, float]] = []
@@ -176,7 +238,7 @@ async def _ramp(
     baseline = server.memory()["rss_total"]
     for count in range(step, len(identities) + 1, step):
         for identity in identities[count - step : count]:
-            tasks.append(asyncio.create_task(Charger(url, identity, latencies, errors).run(stop)))
+            tasks.append(asyncio.create_task(charger(url, identity, latencies, errors).run(stop)))
         await asyncio.sleep(window_s / 2)
         meter = CpuMeter(server)
         meter.start()
@@ -224,6 +286,12 @@ def main() -> None:
         action="store_true",
         help="connect to the OCPP floor (/bench/ocpp-floor: same server, no database)",
     )
+    parser.add_argument(
+        "--ocpp",
+        choices=["1.6", "2.0.1"],
+        default="1.6",
+        help="1.6: MeterValues every 10 s; 2.0.1: TransactionEvent(Updated) every 10 s",
+    )
     args = parser.parse_args()
     url = asyncio.run(ensure_database(args.admin_url, args.database, fresh=True))
     identities = asyncio.run(_register(url, args.chargers))
@@ -243,6 +311,7 @@ def main() -> None:
                 args.limit_ms,
                 server,
                 path="/bench/ocpp-floor" if args.floor else "/ocpp",
+                charger=Charger201 if args.ocpp == "2.0.1" else Charger,
             )
         )
     finally:
@@ -251,6 +320,7 @@ def main() -> None:
     result = {
         "machine": machine(),
         "floor": args.floor,
+        "ocpp": args.ocpp,
         "steps": steps,
         "chargers_held": max(held, default=0),
     }
