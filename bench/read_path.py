@@ -15,6 +15,7 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -161,9 +162,7 @@ async def database_floor(
             _page_bytes(page)
             latencies.append(time.perf_counter() - began)
 
-    started = time.monotonic()
-    await asyncio.gather(*(worker(offset) for offset in range(concurrency)))
-    elapsed = time.monotonic() - started
+    elapsed = await _run_workers(worker, concurrency)
     await database.dispose()
     return _summary(latencies, elapsed)
 
@@ -233,11 +232,16 @@ async def raw_driver_floor(
             _page_bytes(page)
             latencies.append(time.perf_counter() - began)
 
-    started = time.monotonic()
-    await asyncio.gather(*(worker(offset) for offset in range(concurrency)))
-    elapsed = time.monotonic() - started
+    elapsed = await _run_workers(worker, concurrency)
     await pool.close()
     return _summary(latencies, elapsed)
+
+
+async def _run_workers(worker: Callable[[int], Awaitable[None]], concurrency: int) -> float:
+    """Run `concurrency` workers (each told its index) to the end; the seconds it took."""
+    started = time.monotonic()
+    await asyncio.gather(*(worker(offset) for offset in range(concurrency)))
+    return time.monotonic() - started
 
 
 def run(

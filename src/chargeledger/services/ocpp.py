@@ -49,6 +49,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
 MIN_PASSWORD_LENGTH = 16
 MAX_PASSWORD_LENGTH = 40
 MIN_SESSION_ENERGY_KWH = 0.05  # as for sessions from readings: less is noise
+# Transaction statuses after which its session can be made (closed by the charger or by us).
+FINISHED_STATUSES = ("stopped", "timed-out")
 # OCPP 2.0.1's identifierString, without ':' (HTTP Basic user names cannot hold one).
 IDENTITY_PATTERN = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
 
@@ -393,7 +395,7 @@ async def record_transaction_event_v201(
                 changes["meter_stop_wh"] = energies[-1].energy_kwh * 1000  # type: ignore[operator]
         if event.id_token and not transaction.id_tag:
             changes["id_tag"] = event.id_token
-        stopped = changes.get("status", transaction.status) in ("stopped", "timed-out")
+        stopped = changes.get("status", transaction.status) in FINISHED_STATUSES
         changes["needs_session"] = stopped
         await ocpp_repository.update_transaction(
             connection, transaction_id=transaction_id, **changes
@@ -441,7 +443,7 @@ async def _upsert_session(
     existing = await sessions_repository.find_by_external_id(
         connection, entity_id=entity.id, external_id=external_id
     )
-    finished = transaction.status in ("stopped", "timed-out")
+    finished = transaction.status in FINISHED_STATUSES
     samples = await ocpp_repository.samples_of(connection, transaction_id=transaction.id)
     start_ms = transaction.start_ms
     stop_ms = transaction.stop_ms

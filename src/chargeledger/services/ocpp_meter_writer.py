@@ -25,6 +25,7 @@ from uuid import UUID
 
 from chargeledger.domain.meter_values import Sample
 from chargeledger.services.ocpp import (
+    FINISHED_STATUSES,
     Station,
     TransactionEventV201,
     readings_rows,
@@ -41,7 +42,6 @@ logger = logging.getLogger("chargeledger.ocpp")
 # A transaction of this many calls takes a few milliseconds; larger ones only make the first
 # caller in them wait longer.
 MAX_CALLS_PER_BATCH = 1000
-_FINISHED = ("stopped", "timed-out")
 
 
 @dataclass(slots=True)
@@ -241,7 +241,7 @@ class MeterValueWriter:
 
             # Late values of a finished transaction: its session must be redone (an event of
             # a finished transaction asks for it in any case, as the per-call path does).
-            finished = {row.id for row in transactions.values() if row.status in _FINISHED}
+            finished = {row.id for row in transactions.values() if row.status in FINISHED_STATUSES}
             redo_calls = {samples[key][0] for key in stored if key[0] in finished} | {
                 index for index in fresh_calls if transaction_of[index].id in finished
             }
