@@ -94,6 +94,7 @@ def _session_rows(
             "readings",
             "isCharging",
             "power",
+            None,  # energy_uncertainty_kwh
             False,
         )
         # The record the API serves, kept with the row as the application keeps it.
@@ -127,6 +128,7 @@ SESSION_COLUMNS = [
     "source",
     "method",
     "energy_method",
+    "energy_uncertainty_kwh",
     "tiers_given",
     "record_json",
 ]

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # The session detector (README, "Sessions from readings").
     detector_gap_limit_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60)
     detector_pause_limit_minutes: float = Field(default=15, ge=0, le=24 * 60)
+    detector_parked_pause_limit_minutes: float = Field(default=60, ge=0, le=24 * 60)
     detector_power_threshold_kw: float = Field(default=0.1, ge=0)
     # How often each server process closes sessions of vehicles that went silent.
     stale_session_sweep_seconds: float = Field(default=60, gt=0)
@@ -52,6 +53,7 @@ class Settings(BaseSettings):
         return DetectorConfig(
             gap_limit_ms=round(self.detector_gap_limit_minutes * 60_000),
             pause_limit_ms=round(self.detector_pause_limit_minutes * 60_000),
+            parked_pause_limit_ms=round(self.detector_parked_pause_limit_minutes * 60_000),
             power_threshold_kw=self.detector_power_threshold_kw,
         )
 

@@ -150,11 +150,22 @@ async def test_another_tenants_entity_is_a_404(api: TenantApi, other_api: Tenant
 async def test_a_soc_only_session_without_capacity_has_null_energy_then_is_measured(
     api: TenantApi,
 ) -> None:
-    """State of charge 20 % -> 80 % from 2024-03-11 06:15Z to 12:15Z (the first and last
-    rising step). Without a capacity the session is listed with every charge.total value and
-    averagePower null. After PUT 64 kWh the same session (same id and created) has
-    (80 - 20) % x 64 kWh = 38.4 kWh, all in t1 (no calendar), averagePower 38.4 / 6 h =
-    6.4 kW. Changing the capacity to 50 kWh measures it again: 60 % x 50 = 30.0 kWh, 5.0 kW."""
+    """State of charge 20 % at 06:00Z and 06:15Z, rising 2.5 % per 15 min to 80 % at 12:15Z.
+    The session's edge intervals are 06:15->06:30Z and 12:00->12:15Z (the first and last
+    rising step).
+    - Without a capacity its energy is unknown, but not when it flowed: the edges are
+      estimated in points of charge, 2.5 % at the average 10 %/h = 15 min, the whole edge
+      interval: start 06:15:00Z, end 12:15:00Z, as with any capacity below. Every
+      charge.total value, averagePower and energyUncertainty are null.
+    - After PUT 64 kWh the same session (same id and created) has (80 - 20) % x 64 kWh =
+      38.4 kWh, all in t1 (no calendar). Each edge holds 2.5 % x 64 = 1.6 kWh, at the average
+      rate 38.4 kWh / 6 h (06:15..12:15, its 24 intervals) = 6.4 kW: 1.6 / 6.4 h = 15 min,
+      the whole edge interval: start 06:15:00Z, end 12:15:00Z; averagePower 38.4 / 6 h =
+      6.4 kW. energyUncertainty: one step of the reported state of charge x capacity; the
+      values have half points (22.5 %), so the step is 0.5 %: 0.5 % x 64 = 0.32 kWh.
+    - Changing the capacity to 50 kWh measures it again: 60 % x 50 = 30.0 kWh, the edges at
+      1.25 kWh / 5 kW = 15 min, still 06:15..12:15Z: 30.0 / 6 h = 5.0 kW; 0.5 % x 50 =
+      0.25 kWh."""
     entity = await api.create_entity("EV")
     await post_readings(api, entity["id"], soc_only_trace(datetime(2024, 3, 11, 6, 0, tzinfo=UTC)))
 
@@ -169,6 +180,7 @@ async def test_a_soc_only_session_without_capacity_has_null_energy_then_is_measu
         "start": {"unit": "%", "value": 20.0},
         "total": NULL_TOTAL,
     }
+    assert before["data"]["energyUncertainty"] == {"unit": "kWh", "value": None}
 
     await put_capacity(api, entity["id"], {"value": 64})
 
@@ -186,6 +198,7 @@ async def test_a_soc_only_session_without_capacity_has_null_energy_then_is_measu
         "start": {"unit": "%", "value": 20.0},
         "total": {"t1": 38.4, "t2": 0.0, "t3": 0.0, "t4": 0.0, "total": 38.4, "unit": "kWh"},
     }
+    assert after["data"]["energyUncertainty"] == {"unit": "kWh", "value": 0.32}
 
     await put_capacity(api, entity["id"], {"value": 50})
 
@@ -199,7 +212,12 @@ async def test_a_soc_only_session_without_capacity_has_null_energy_then_is_measu
         "total": 30.0,
         "unit": "kWh",
     }
+    assert (changed["data"]["start"], changed["data"]["end"]) == (
+        "2024-03-11T06:15:00Z",
+        "2024-03-11T12:15:00Z",
+    )
     assert changed["data"]["charge"]["averagePower"] == {"unit": "kW", "value": 5.0}
+    assert changed["data"]["energyUncertainty"] == {"unit": "kWh", "value": 0.25}
 
 
 async def test_a_capacity_set_first_measures_soc_sessions_as_they_are_detected(

@@ -34,6 +34,7 @@ SEED_RECORD_SHAPE: dict[str, Any] = {
         # Beyond the seed, documented: how the session was found and its energy measured.
         "method": None,
         "energyMethod": None,
+        "energyUncertainty": {"unit": None, "value": None},
     },
     "entityId": None,
     "id": None,
@@ -186,6 +187,7 @@ async def test_listed_record_has_exactly_the_seed_fields_units_and_values(api: T
             "start": "2024-05-27T13:00:00Z",
             "method": "external",
             "energyMethod": None,
+            "energyUncertainty": {"unit": "kWh", "value": None},
         },
         "entityId": entity["id"],
         "id": posted["id"],
@@ -236,6 +238,7 @@ async def test_unknown_values_are_null_inside_their_unit_objects(api: TenantApi)
                 "start": "2024-05-27T13:00:00Z",
                 "method": "external",
                 "energyMethod": None,
+                "energyUncertainty": {"unit": "kWh", "value": None},
             },
             "entityId": entity["id"],
             "id": posted["id"],

@@ -176,6 +176,7 @@ async def test_different_content_under_same_external_id_is_a_correction(
         "start": "2024-05-27T13:30:00Z",
         "method": "external",
         "energyMethod": None,
+        "energyUncertainty": {"unit": "kWh", "value": None},
     }
     assert await get_ok(api, entity["id"], first["id"]) == corrected
     assert await listed(api, entity["id"]) == [corrected]

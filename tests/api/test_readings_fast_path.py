@@ -55,6 +55,12 @@ readings = st.fixed_dictionaries(
             optional={"accuracy": st.floats(-10, 200_000)},
         ),
         "odometer": measurements,
+        "speed": st.fixed_dictionaries(
+            {
+                "unit": st.sampled_from(["km/h", "mph", "m/s", "knots", "", "mph\u0000"]),
+                "value": numbers,
+            }
+        ),
         "current": st.just({"l1": 16}),  # a field we keep but do not interpret
     },
 )
@@ -89,3 +95,24 @@ def test_unknown_fields_take_the_slow_path_and_are_kept() -> None:
     accepted, rejected = parse_readings_body(orjson.dumps(batch), now_ms=NOW_MS, max_readings=10)
     assert rejected == []
     assert accepted[0].extra == {"current": {"l1": 16}}
+
+
+def test_speed_takes_the_fast_path_and_agrees_with_the_slow_one() -> None:
+    """A reading with speed has the documented shape: the fast path takes it, and stores
+    what the pydantic path stores (30 mph = 48.28032 km/h)."""
+    batch = [{"timestamp": "2024-06-03T18:00:00Z", "speed": {"unit": "mph", "value": 30}}]
+    raw = orjson.dumps(batch)
+    assert decode_well_formed(raw) is not None
+    fast, fast_rejected = parse_readings_body(raw, now_ms=NOW_MS, max_readings=10)
+    slow, slow_rejected = parse_readings(batch, now_ms=NOW_MS)
+    assert fast_rejected == slow_rejected == []
+    assert fast == slow
+    assert fast[0].reading.speed_kmh == 30 * 1.609344
+
+
+def test_a_negative_speed_takes_the_slow_path_and_is_rejected() -> None:
+    batch = [{"timestamp": "2024-06-03T18:00:00Z", "speed": {"unit": "km/h", "value": -1}}]
+    assert decode_well_formed(orjson.dumps(batch)) is None
+    accepted, rejected = parse_readings_body(orjson.dumps(batch), now_ms=NOW_MS, max_readings=10)
+    assert accepted == []
+    assert [error["name"] for error in rejected[0]["errors"]] == ["speed.value"]

@@ -174,12 +174,22 @@ def overnight_at_home(evening: datetime) -> list[dict[str, Any]]:
 
 async def test_overnight_at_home_across_the_belgian_day_night_boundary(api: TenantApi) -> None:
     """Mon 2024-06-10 20:30 local to Tue 06:00 local (18:30Z..04:00Z), BE-day-night, Home.
-    - t1 (day, until 22:00 local = 20:00Z): 6 steps x 0.5 kWh = 3.0 kWh;
+    - The session holds the edge intervals 18:15Z->18:30Z (not charging -> charging) and
+      03:45Z->04:00Z (charging -> not charging). Energy by counter. Start: the counter did not
+      rise across 18:15->18:30, 0 kWh / 2 kW (power at the charging side, 18:30) = 0 min
+      before 18:30Z -> 18:30:00Z. End: it rose 1 kWh across 03:45->04:00, 1 kWh / 4 kW (power
+      at 03:45) = 15 min after 03:45Z -> 04:00:00Z;
+    - t1 (day, until 22:00 local = 20:00Z): 6 steps x 0.5 kWh = 3.0 kWh (the 18:15->18:30
+      edge adds 0);
     - t2 (night): 32 steps (20:00Z..04:00Z) x 1 kWh = 32.0 kWh; total 35.0 kWh;
-    - averagePower 35.0 kWh / 9.5 h = 3.684 kW;
-    - SoC 30 % -> 30 + 6 x 0.78125 + 32 x 1.5625 = 84.6875 %; range x 4 km: 120 -> 338.75 km;
-    - location: the median of the 39 session readings' positions. Latitudes: 20 x 50.87407,
-      10 x 50.87410, 9 x 50.87401 -> the 20th of 39 sorted is 50.87407; longitudes likewise
+    - averagePower 35.0 kWh / 9.5 h = 3.68421 -> 3.684 kW;
+    - energyUncertainty: the counter's resolution. Its values 12345.0, 12345.5, ... 12380.0
+      are not all whole kWh but all tenths: 0.1 kWh;
+    - SoC 30 % -> 30 + 6 x 0.78125 + 32 x 1.5625 = 84.6875 %; range x 4 km: 120 -> 338.75 km
+      (the 18:15Z reading, now the session's first, still has 30 % and 120 km);
+    - location: the median of the 40 session readings' positions (18:15Z..04:00Z).
+      Latitudes: 20 x 50.87407, 10 x 50.87410, 10 x 50.87401 (18:15Z is in the 50.87401
+      phase) -> the 20th and 21st of 40 sorted are both 50.87407; longitudes likewise
       4.70046. About 3 m from Home's centre with 12 m accuracy and a 60 m radius: accuracy
       1.0, and Home's address."""
     entity = await api.create_entity("EV", name="Company car 12", identifier="VIN-OVERNIGHT-1")
@@ -212,6 +222,7 @@ async def test_overnight_at_home_across_the_belgian_day_night_boundary(api: Tena
             "start": "2024-06-10T18:30:00Z",
             "method": "isCharging",
             "energyMethod": "counter",
+            "energyUncertainty": {"unit": "kWh", "value": 0.1},
         },
         "entityId": entity["id"],
         "id": session["id"],
@@ -443,12 +454,22 @@ async def test_a_duplicate_batch_leaves_the_same_single_session(api: TenantApi) 
     assert session["data"]["charge"]["total"] == kwh(3.0, 32.0, 0.0, 0.0, 35.0)
 
 
-async def test_late_data_filling_a_gap_merges_two_sessions_into_one(api: TenantApi) -> None:
+async def test_a_gap_inside_a_charge_does_not_split_it_and_late_data_filling_it_keeps_it(
+    api: TenantApi,
+) -> None:
     """Fri 2024-06-14, a reading every 5 min, charging 00:00Z..04:00Z at 6 kW (0.5 kWh per
-    step). The readings 01:05Z..02:25Z arrive late: until then the 90-minute hole exceeds
-    the 60-minute gap limit and there are two sessions, 00:00..01:00 (12 steps = 6.0 kWh)
-    and 02:30..04:00 (18 steps = 9.0 kWh). When the hole is filled they become one session
-    00:00..04:00 of 48 steps = 24.0 kWh that keeps one of the two ids."""
+    step), counter from 4321.0. The readings 01:05Z..02:25Z arrive late. Until then there is
+    a 90-minute hole (longer than the 60-minute gap limit) between two readings that both say
+    charging: that interval has charging evidence, so the hole does not split the charge and
+    its energy is the counter's rise across it (4327.0 -> 4336.0 = 9.0 kWh, 18 steps).
+    Before and after the late readings it is one session:
+    - start: the edge 23:55Z->00:00Z (not charging -> charging) has no counter rise,
+      0 kWh / 6 kW = 0 min before 00:00Z -> 00:00:00Z;
+    - end: the edge 03:55Z->04:00Z rose 0.5 kWh, 0.5 kWh / 6 kW (power at 03:55) = 5 min
+      after 03:55Z -> 04:00:00Z;
+    - 4321.0 -> 4345.0 = 48 steps x 0.5 kWh = 24.0 kWh, no calendar: all t1;
+      24.0 kWh / 4 h = 6.0 kW; energyUncertainty: counter in tenths -> 0.1 kWh.
+    Filling the hole leaves that session (same id and created) as it was."""
     entity = await api.create_entity("EV")
     trace = constant_charge(utc(2024, 6, 14, 0), utc(2024, 6, 14, 4), 0.5, step_min=5)
     hole = {iso(utc(2024, 6, 14, 1, 5) + timedelta(minutes=5 * k)) for k in range(17)}
@@ -457,33 +478,34 @@ async def test_late_data_filling_a_gap_merges_two_sessions_into_one(api: TenantA
     on_time = [r for r in trace if r["timestamp"] not in hole]
     late = [r for r in trace if r["timestamp"] in hole]
 
+    def summary(session: dict[str, Any]) -> tuple[Any, ...]:
+        data = session["data"]
+        return (
+            data["start"],
+            data["end"],
+            data["charge"]["total"],
+            data["charge"]["averagePower"],
+            data["energyUncertainty"],
+        )
+
+    expected = (
+        "2024-06-14T00:00:00Z",
+        "2024-06-14T04:00:00Z",
+        kwh(24.0, 0.0, 0.0, 0.0, 24.0),
+        {"unit": "kW", "value": 6.0},
+        {"unit": "kWh", "value": 0.1},
+    )
+
     await post_readings(api, entity["id"], on_time)
-    before = await sessions(api, entity["id"], utc(2024, 6, 13))
-    assert [
-        (s["data"]["start"], s["data"]["end"], s["data"]["charge"]["total"]["total"])
-        for s in before
-    ] == [
-        ("2024-06-14T00:00:00Z", "2024-06-14T01:00:00Z", 6.0),
-        ("2024-06-14T02:30:00Z", "2024-06-14T04:00:00Z", 9.0),
-    ]
+    [before] = await sessions(api, entity["id"], utc(2024, 6, 13))
+    assert summary(before) == expected
 
     result = await post_readings(api, entity["id"], late)
 
     assert result == {"stored": 17, "duplicates": 0, "rejected": []}
-    [merged] = await sessions(api, entity["id"], utc(2024, 6, 13))
-    assert merged["id"] in {s["id"] for s in before}
-    assert merged["created"] in {s["created"] for s in before}
-    assert (merged["data"]["start"], merged["data"]["end"]) == (
-        "2024-06-14T00:00:00Z",
-        "2024-06-14T04:00:00Z",
-    )
-    # 48 steps x 0.5 kWh = 24.0 kWh, no calendar: all t1; 24 kWh / 4 h = 6 kW
-    assert merged["data"]["charge"]["total"] == kwh(24.0, 0.0, 0.0, 0.0, 24.0)
-    assert merged["data"]["charge"]["averagePower"] == {"unit": "kW", "value": 6.0}
-    gone = {s["id"] for s in before} - {merged["id"]}
-    for session_id in gone:
-        response = await api.http.get(f"/v1/entities/{entity['id']}/charge-sessions/{session_id}")
-        assert response.status_code == 404, response.text
+    [filled] = await sessions(api, entity["id"], utc(2024, 6, 13))
+    assert (filled["id"], filled["created"]) == (before["id"], before["created"])
+    assert summary(filled) == expected
 
 
 # ---- state of charge only -------------------------------------------------------------------
@@ -493,9 +515,15 @@ async def test_a_session_from_state_of_charge_and_battery_capacity(api: TenantAp
     """A car that reports only state of charge, range and position (no isCharging, power or
     counter), every 5 min, on Wed 2024-06-12 at the office (BE-day-night, 11:00 local is day
     tariff), battery 58 kWh. It drives in, parks (SoC 45 %), charges +1 % per 5 min from
-    09:00Z to 11:30Z (45 -> 75 %), stands, then drives off. The session: 09:00Z..11:30Z,
-    method and energyMethod stateOfCharge, (75 - 45) % x 58 kWh = 17.4 kWh all t1,
-    17.4 kWh / 2.5 h = 6.96 kW, range 4 km per %: 180 -> 300 km, matched to the office."""
+    09:00Z to 11:30Z (45 -> 75 %), stands, then drives off. The session: method and
+    energyMethod stateOfCharge, (75 - 45) % x 58 kWh = 17.4 kWh; 11:00..13:30 local on a
+    Wednesday is day tariff: all t1. Its edge intervals are 09:00->09:05Z (45 -> 46 %) and
+    11:25->11:30Z (74 -> 75 %), 1 % x 58 kWh = 0.58 kWh each, at the session's average rate
+    17.4 kWh / 2.5 h (09:00..11:30, its 30 intervals) = 6.96 kW: 0.58 / 6.96 h = 5 min, the
+    whole interval, so start 09:00:00Z and end 11:30:00Z; averagePower 17.4 / 2.5 h =
+    6.96 kW. energyUncertainty: one step of the reported state of charge x capacity; the
+    stream reports half points while driving (47, 46.5, ...), so its step is 0.5 %:
+    0.5 % x 58 kWh = 0.29 kWh. Range 4 km per %: 180 -> 300 km, matched to the office."""
     entity = await api.create_entity("EV")
     office = await create_location(api, entity["id"], OFFICE)
     await put_calendar(api, entity["id"], {"preset": "BE-day-night"})
@@ -562,6 +590,7 @@ async def test_a_session_from_state_of_charge_and_battery_capacity(api: TenantAp
         "start": "2024-06-12T09:00:00Z",
         "method": "stateOfCharge",
         "energyMethod": "stateOfCharge",
+        "energyUncertainty": {"unit": "kWh", "value": 0.29},
     }
 
 
@@ -592,32 +621,50 @@ def charge_with_pause(
 
 
 async def test_a_10_minute_pause_is_one_session(api: TenantApi) -> None:
-    """Tue 2024-04-16: charging 09:05..10:00Z, paused 10:00..10:10Z (under the 15-minute
-    pause limit), charging 10:10..11:00Z: one session 09:05Z..11:00Z. Energy from power by
-    trapezoids over 5-minute steps (7.2 kW x 5 min = 0.6 kWh): 10 full steps to 09:55 = 6.0,
-    09:55->10:00 (7.2 -> 0) = 0.3, 10:00->10:05 = 0, 10:05->10:10 (0 -> 7.2) = 0.3,
-    10:10->10:55 9 steps = 5.4, 10:55->11:00 = 0.3: total 12.3 kWh over 115 min =
-    6.417 kW."""
+    """Tue 2024-04-16, isCharging and power every 5 min: 0 kW at 09:00, 7.2 kW 09:05..09:55,
+    0 at 10:00 and 10:05, 7.2 kW 10:10..10:55, 0 at 11:00 and 11:05. Energy from power by
+    trapezoids over 5-minute steps (7.2 kW x 5 min = 0.6 kWh), the edge intervals included:
+    - first part: 09:00->09:05 (0 -> 7.2) = 0.3, 09:05->09:55 10 steps = 6.0,
+      09:55->10:00 (7.2 -> 0) = 0.3: 6.6 kWh; start 09:05 - 0.3 kWh / 7.2 kW (2.5 min) =
+      09:02:30Z, end 09:55 + 2.5 min = 09:57:30Z;
+    - 10:00->10:05 (0 -> 0) = 0;
+    - second part: 10:05->10:10 = 0.3, 10:10->10:55 9 steps = 5.4, 10:55->11:00 = 0.3:
+      6.0 kWh; start 10:10 - 2.5 min = 10:07:30Z, end 10:55 + 2.5 min = 10:57:30Z.
+    The pause 09:57:30..10:07:30 = 10 min is under the 15-minute pause limit (and the
+    60-minute limit for a car plugged in throughout): one session 09:02:30Z..10:57:30Z of
+    12.6 kWh, no calendar: all t1; 12.6 kWh / 115 min = 6.57391 -> 6.574 kW.
+    energyUncertainty, per interval max(trapezoid - low, high - trapezoid): 0 for the
+    intervals at a steady 7.2 kW and for 10:00->10:05; for each of the four edge intervals
+    (0 <-> 7.2 kW, not charging at one end, so low is 0) max(0.3 - 0, 0.6 - 0.3) = 0.3:
+    4 x 0.3 = 1.2 kWh."""
     entity = await api.create_entity("EV")
 
     await post_readings(api, entity["id"], charge_with_pause(utc(2024, 4, 16), 10))
 
     [session] = await sessions(api, entity["id"], utc(2024, 4, 16))
     assert (session["data"]["start"], session["data"]["end"]) == (
-        "2024-04-16T09:05:00Z",
-        "2024-04-16T11:00:00Z",
+        "2024-04-16T09:02:30Z",
+        "2024-04-16T10:57:30Z",
     )
     assert (session["data"]["method"], session["data"]["energyMethod"]) == ("isCharging", "power")
-    assert session["data"]["charge"]["total"] == kwh(12.3, 0.0, 0.0, 0.0, 12.3)
-    assert session["data"]["charge"]["averagePower"] == {"unit": "kW", "value": 6.417}
+    assert session["data"]["charge"]["total"] == kwh(12.6, 0.0, 0.0, 0.0, 12.6)
+    assert session["data"]["charge"]["averagePower"] == {"unit": "kW", "value": 6.574}
+    assert session["data"]["energyUncertainty"] == {"unit": "kWh", "value": 1.2}
 
 
 async def test_a_20_minute_pause_at_a_charge_point_is_two_sessions(api: TenantApi) -> None:
-    """A charge point reporting only power, Tue 2024-04-23: 7.2 kW 09:05..10:00Z, nothing
-    for 20 min (over the pause limit), 7.2 kW 10:20..11:05Z, 0 from 11:10Z. Two
-    power-detected sessions: 09:05..10:00 with 10 x 0.6 + 0.3 = 6.3 kWh (6.3 kWh / 55 min
-    = 6.873 kW) and 10:20..11:10 with 9 x 0.6 + 0.3 = 5.7 kWh (5.7 kWh / 50 min =
-    6.84 kW)."""
+    """A charge point reporting only power (no plug state), Tue 2024-04-23, every 5 min:
+    0 kW at 09:00, 7.2 kW 09:05..09:55, 0 at 10:00..10:15, 7.2 kW 10:20..11:05, 0 from
+    11:10. Trapezoids over 5-minute steps, edge intervals included (7.2 kW x 5 min = 0.6):
+    - 09:00->09:05 (0 -> 7.2) = 0.3, 10 steps to 09:55 = 6.0, 09:55->10:00 = 0.3: 6.6 kWh;
+      start 09:05 - 0.3 kWh / 7.2 kW (2.5 min) = 09:02:30Z, end 09:55 + 2.5 min =
+      09:57:30Z; 6.6 kWh / 55 min = 7.2 kW;
+    - 10:15->10:20 = 0.3, 9 steps 10:20..11:05 = 5.4, 11:05->11:10 = 0.3: 6.0 kWh; start
+      10:20 - 2.5 min = 10:17:30Z, end 11:05 + 2.5 min = 11:07:30Z; 6.0 kWh / 50 min =
+      7.2 kW.
+    The pause 09:57:30..10:17:30 = 20 min is over the 15-minute pause limit: two
+    power-detected sessions, no calendar: all t1. energyUncertainty of each: its two edge
+    intervals (0 <-> 7.2 kW) at max(0.3 - 0, 0.6 - 0.3) = 0.3 each, steady ones 0: 0.6 kWh."""
     entity = await api.create_entity("ChargePoint")
 
     await post_readings(
@@ -633,24 +680,27 @@ async def test_a_20_minute_pause_at_a_charge_point_is_two_sessions(api: TenantAp
             s["data"]["energyMethod"],
             s["data"]["charge"]["total"],
             s["data"]["charge"]["averagePower"]["value"],
+            s["data"]["energyUncertainty"],
         )
         for s in found
     ] == [
         (
-            "2024-04-23T09:05:00Z",
-            "2024-04-23T10:00:00Z",
+            "2024-04-23T09:02:30Z",
+            "2024-04-23T09:57:30Z",
             "power",
             "power",
-            kwh(6.3, 0.0, 0.0, 0.0, 6.3),
-            6.873,
+            kwh(6.6, 0.0, 0.0, 0.0, 6.6),
+            7.2,
+            {"unit": "kWh", "value": 0.6},
         ),
         (
-            "2024-04-23T10:20:00Z",
-            "2024-04-23T11:10:00Z",
+            "2024-04-23T10:17:30Z",
+            "2024-04-23T11:07:30Z",
             "power",
             "power",
-            kwh(5.7, 0.0, 0.0, 0.0, 5.7),
-            6.84,
+            kwh(6.0, 0.0, 0.0, 0.0, 6.0),
+            7.2,
+            {"unit": "kWh", "value": 0.6},
         ),
     ]
 
@@ -830,11 +880,20 @@ async def test_a_session_is_listed_as_soon_as_the_reading_that_ends_it_arrives(
 async def test_a_charge_resumed_within_the_pause_limit_extends_the_listed_session(
     api: TenantApi,
 ) -> None:
-    """Live readings. Charging from now - 40 min, stopped at now - 20 min: the session is
-    listed (2.0 kWh). Charging resumes at now - 10 min (a 10-minute pause, under the
-    15-minute limit) and stops at now - 4 min: it is one session, now - 40..now - 4 min,
-    2.5 kWh, and it is the session the client already saw (same id and created), corrected,
-    not a new one."""
+    """Live readings (isCharging and counter, no power). Not charging at now - 45 min,
+    charging from now - 40 min, stopped at now - 20 min: the session is listed. Its start:
+    the edge -45 -> -40 shows no counter rise, 0 kWh at the rate of the next interval
+    (0.5 kWh / 5 min = 6 kW) -> now - 40 min; its end: the edge -25 -> -20 rose 0.5 kWh, at
+    the rate of the interval before it (6 kW) that is 5 min -> now - 20 min; counter
+    300.0 -> 302.0 = 2.0 kWh.
+    Charging resumes at now - 10 min (a 10-minute pause, under the 15-minute limit) and
+    stops at now - 4 min: it is one session, and it is the session the client already saw
+    (same id and created), corrected, not a new one. The edge -20 -> -10 shows no counter
+    rise: charging resumed at now - 10 min. The last edge -7 -> -4 rose 0.2 kWh, at the rate
+    of the interval before it (0.3 kWh / 3 min = 6 kW) that is 2 min -> it ends at
+    now - 5 min. 300.0 -> 302.5 = 2.5 kWh, no calendar: all t1, over 35 min:
+    2.5 / (35 / 60) = 4.28571 -> 4.286 kW; energyUncertainty: the counter in tenths,
+    0.1 kWh."""
     entity = await api.create_entity("EV")
     now = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -860,6 +919,7 @@ async def test_a_charge_resumed_within_the_pause_limit_extends_the_listed_sessio
         iso(now - timedelta(minutes=20)),
     )
     assert first["data"]["charge"]["total"]["total"] == 2.0
+    assert first["data"]["energyUncertainty"] == {"unit": "kWh", "value": 0.1}
 
     await post_readings(api, entity["id"], [live(10, True, 302.0)])
     await post_readings(api, entity["id"], [live(7, True, 302.3)])
@@ -868,10 +928,12 @@ async def test_a_charge_resumed_within_the_pause_limit_extends_the_listed_sessio
     [final] = await sessions(api, entity["id"], frame_start)
     assert (final["data"]["start"], final["data"]["end"]) == (
         iso(now - timedelta(minutes=40)),
-        iso(now - timedelta(minutes=4)),
+        iso(now - timedelta(minutes=5)),
     )
     # counter 300.0 -> 302.5
     assert final["data"]["charge"]["total"] == kwh(2.5, 0.0, 0.0, 0.0, 2.5)
+    assert final["data"]["charge"]["averagePower"] == {"unit": "kW", "value": 4.286}
+    assert final["data"]["energyUncertainty"] == {"unit": "kWh", "value": 0.1}
     assert (final["id"], final["created"]) == (first["id"], first["created"])
 
 

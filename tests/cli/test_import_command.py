@@ -47,6 +47,7 @@ EXPECTED_KWH: dict[str, Any] = {
     "start": "2024-05-27T13:00:00Z",
     "method": "external",
     "energyMethod": None,
+    "energyUncertainty": {"unit": "kWh", "value": None},
 }
 EXPECTED_WH: dict[str, Any] = {
     "charge": {
@@ -65,6 +66,7 @@ EXPECTED_WH: dict[str, Any] = {
     "start": "2024-05-28T08:00:00Z",
     "method": "external",
     "energyMethod": None,
+    "energyUncertainty": {"unit": "kWh", "value": None},
 }
 EXPECTED_LAST_TOTAL = {"t1": 3.0, "t2": 0.0, "t3": 0.0, "t4": 0.0, "total": 3.0, "unit": "kWh"}
 
@@ -242,6 +244,7 @@ async def test_jsonl_good_lines_are_stored_and_bad_lines_reported_by_line_number
             "start": "2024-05-27T13:00:00Z",
             "method": "external",
             "energyMethod": None,
+            "energyUncertainty": {"unit": "kWh", "value": None},
         },
         {
             "charge": {
@@ -257,6 +260,7 @@ async def test_jsonl_good_lines_are_stored_and_bad_lines_reported_by_line_number
             "start": "2024-05-28T13:00:00Z",
             "method": "external",
             "energyMethod": None,
+            "energyUncertainty": {"unit": "kWh", "value": None},
         },
     ]
 

@@ -10,8 +10,10 @@ from chargeledger.domain.units import (
     DISTANCE_UNITS,
     ENERGY_UNITS,
     POWER_UNITS,
+    SPEED_UNITS,
     UnknownUnitError,
     to_km,
+    to_kmh,
     to_kw,
     to_kwh,
 )
@@ -68,10 +70,35 @@ def test_to_km_converts_km_miles_and_metres(value: float, unit: str, expected_km
     assert to_km(value, unit) == pytest.approx(expected_km, rel=EXACT, abs=0.0)
 
 
+@pytest.mark.parametrize(
+    ("value", "unit", "expected_kmh"),
+    [
+        (88.5, "km/h", 88.5),
+        (1.0, "mph", 1.609344),
+        (30.0, "mph", 48.28032),
+        (70.0, "mph", 112.65408),
+        (1.0, "m/s", 3.6),
+        (0.1, "m/s", 0.36),  # not 0.36000000000000004, as multiplying by 3.6 gives
+        (36.0, "m/s", 129.6),
+        (0.0, "mph", 0.0),
+    ],
+)
+def test_to_kmh_converts_kmh_mph_and_metres_per_second(
+    value: float, unit: str, expected_kmh: float
+) -> None:
+    assert to_kmh(value, unit) == pytest.approx(expected_kmh, rel=EXACT, abs=0.0)
+
+
+def test_metres_per_second_convert_without_float_noise() -> None:
+    assert to_kmh(0.1, "m/s") == 0.36
+    assert to_kmh(12.5, "m/s") == 45.0
+
+
 def test_the_accepted_units_are_listed_in_order() -> None:
     assert ENERGY_UNITS == ("kWh", "Wh", "MWh")
     assert POWER_UNITS == ("kW", "W", "MW")
     assert DISTANCE_UNITS == ("km", "mi", "m")
+    assert SPEED_UNITS == ("km/h", "mph", "m/s")
 
 
 @pytest.mark.parametrize(
@@ -87,6 +114,8 @@ def test_the_accepted_units_are_listed_in_order() -> None:
         (to_km, "miles", "distance", "km, mi, m"),
         (to_km, "KM", "distance", "km, mi, m"),
         (to_km, "ft", "distance", "km, mi, m"),
+        (to_kmh, "kph", "speed", "km/h, mph, m/s"),
+        (to_kmh, "km", "speed", "km/h, mph, m/s"),
     ],
 )
 def test_an_unknown_unit_raises_unknown_unit_error_naming_the_accepted_units(
@@ -111,6 +140,7 @@ def test_converting_to_the_stored_unit_itself_changes_nothing(value: float) -> N
     assert to_kwh(value, "kWh") == value
     assert to_kw(value, "kW") == value
     assert to_km(value, "km") == value
+    assert to_kmh(value, "km/h") == value
 
 
 @given(st.floats(min_value=-1e9, max_value=1e9))

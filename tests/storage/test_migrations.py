@@ -5,6 +5,7 @@ import asyncio
 from pathlib import Path
 from uuid import uuid4
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -121,7 +122,10 @@ async def test_migration_0004_builds_the_record_of_sessions_stored_before_it(
         database = Database(url)
         try:
             tenant_id, entity_id, session_id = uuid4(), uuid4(), uuid4()
-            old_columns = {c.name for c in charge_sessions.columns} - {"record_json"}
+            old_columns = {c.name for c in charge_sessions.columns} - {
+                "record_json",
+                "energy_uncertainty_kwh",  # added by 0005
+            }
             values = {
                 "entity_id": entity_id, "id": session_id, "external_id": "old",
                 "start_ms": 1_716_814_800_000, "end_ms": 1_716_822_000_000,
@@ -162,6 +166,114 @@ async def test_migration_0004_builds_the_record_of_sessions_stored_before_it(
             await upgrade_to_head_async(url)
             async with database.read() as connection:
                 stored = await connection.scalar(sa.select(charge_sessions.c.record_json))
-            assert stored == charge_record_json(values)
+            assert stored == charge_record_json({**values, "energy_uncertainty_kwh": None})
+        finally:
+            await database.dispose()
+
+
+async def test_migration_0005_adds_speed_and_energy_uncertainty_to_every_record(
+    tmp_path: Path,
+) -> None:
+    """Upgrading from 0004: readings gain speed_kmh, sessions energy_uncertainty_kwh, and
+    every stored record gains data.energyUncertainty (null), right after energyMethod; the
+    rest of the record is unchanged. Downgrading takes all three away again."""
+    from chargeledger.domain.record_json import charge_record_json
+
+    async with fresh_database(tmp_path, name_hint="m0005") as url:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "0004")
+        database = Database(url)
+        try:
+            tenant_id, entity_id = uuid4(), uuid4()
+            session_ids = [uuid4() for _ in range(3)]
+            base = {
+                "entity_id": entity_id, "external_id": None, "end_ms": 1_716_822_000_000,
+                "created_ms": 1_716_900_000_000, "updated_ms": 1_716_900_000_000,
+                "energy_kwh": 10.0, "t1_kwh": 6.0, "t2_kwh": 4.0, "t3_kwh": 0.0, "t4_kwh": 0.0,
+                "average_power_kw": 5.0, "soc_start_pct": 20.0, "soc_end_pct": 80.0,
+                "range_start_km": None, "range_end_km": None, "latitude": 50.8,
+                "longitude": 4.7, "position_uncertainty_m": None, "address": None,
+                "location_matches_json": "[]", "matched_address": None, "source": "readings",
+                "method": "isCharging", "energy_method": "counter", "tiers_given": False,
+            }  # fmt: skip
+            sessions = [
+                {**base, "id": session_id, "start_ms": 1_716_814_800_000 + index * 1000}
+                for index, session_id in enumerate(session_ids)
+            ]
+            # As 0004's code stored them: the record without energyUncertainty.
+            records_before = {}
+            for session in sessions:
+                record = orjson.loads(charge_record_json(session))
+                del record["data"]["energyUncertainty"]
+                records_before[session["id"]] = orjson.dumps(record).decode()
+            async with database.write() as connection:
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO tenants (id, name, created_ms) VALUES (:id, 'old', 0)"
+                    ).bindparams(sa.bindparam("id", type_=sa.Uuid)),
+                    {"id": tenant_id},
+                )
+                await connection.execute(
+                    sa.text(
+                        "INSERT INTO entities (id, tenant_id, type, name, properties_json, "
+                        "capture_charge_sessions, created_ms) "
+                        "VALUES (:id, :tenant_id, 'EV', 'car', '{}', true, 0)"
+                    ).bindparams(
+                        sa.bindparam("id", type_=sa.Uuid), sa.bindparam("tenant_id", type_=sa.Uuid)
+                    ),
+                    {"id": entity_id, "tenant_id": tenant_id},
+                )
+                columns = [*sessions[0], "record_json"]
+                await connection.execute(
+                    sa.text(
+                        f"INSERT INTO charge_sessions ({', '.join(columns)}) "
+                        f"VALUES ({', '.join(':' + name for name in columns)})"
+                    ).bindparams(
+                        sa.bindparam("entity_id", type_=sa.Uuid),
+                        sa.bindparam("id", type_=sa.Uuid),
+                    ),
+                    [{**s, "record_json": records_before[s["id"]]} for s in sessions],
+                )
+
+            await upgrade_to_head_async(url)
+            assert await _schema_differences(database) == []
+            async with database.read() as connection:
+                rows = (
+                    await connection.execute(
+                        sa.text("SELECT record_json, energy_uncertainty_kwh FROM charge_sessions")
+                    )
+                ).all()
+                speeds = await connection.scalar(sa.text("SELECT count(speed_kmh) FROM readings"))
+            assert speeds == 0
+            assert len(rows) == 3
+            for record_json, uncertainty in rows:
+                assert uncertainty is None
+                record = orjson.loads(record_json)
+                data_keys = list(record["data"])
+                assert data_keys[-2:] == ["energyMethod", "energyUncertainty"]
+                assert record["data"]["energyUncertainty"] == {"unit": "kWh", "value": None}
+                del record["data"]["energyUncertainty"]
+                assert orjson.dumps(record).decode() in records_before.values()
+
+            await asyncio.to_thread(command.downgrade, alembic_config(url), "0004")
+            async with database.read() as connection:
+
+                def columns_of(sync: sa.Connection, table: str) -> set[str]:
+                    return {column["name"] for column in sa.inspect(sync).get_columns(table)}
+
+                session_columns = await connection.run_sync(columns_of, "charge_sessions")
+                reading_columns = await connection.run_sync(columns_of, "readings")
+                stored = (
+                    await connection.execute(
+                        sa.text("SELECT id, record_json FROM charge_sessions").columns(
+                            sa.column("id", sa.Uuid), sa.column("record_json", sa.Text)
+                        )
+                    )
+                ).all()
+            assert "energy_uncertainty_kwh" not in session_columns
+            assert "speed_kmh" not in reading_columns
+            assert {row.id: row.record_json for row in stored} == records_before
+
+            await upgrade_to_head_async(url)
+            assert await _schema_differences(database) == []
         finally:
             await database.dispose()

@@ -120,6 +120,8 @@ def reading_resource(row: sa.Row[Any]) -> dict[str, Any]:
         }
     if row.odometer_km is not None:
         reading["odometer"] = _measurement("km", row.odometer_km)
+    if row.speed_kmh is not None:
+        reading["speed"] = _measurement("km/h", row.speed_kmh)
     return reading
 
 

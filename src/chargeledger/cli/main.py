@@ -1,4 +1,5 @@
-"""`chargeledger`: serve the API, manage tenants and clients, import sessions, run the demo."""
+"""`chargeledger`: serve the API, manage tenants and clients, import sessions, redetect
+sessions, run the demo."""
 
 from typing import Annotated
 from uuid import UUID
@@ -7,7 +8,7 @@ import typer
 
 from chargeledger.api.context import system_clock_ms
 from chargeledger.cli import demo as demo_command
-from chargeledger.cli import importer, simulate
+from chargeledger.cli import importer, redetection, simulate
 from chargeledger.cli.common import (
     DatabaseOption,
     fail,
@@ -104,5 +105,6 @@ def client_revoke(client_id: UUID, database_url: DatabaseOption = None) -> None:
 
 
 app.command("import")(importer.import_command)
+app.command("redetect")(redetection.redetect_command)
 app.command("simulate-charger")(simulate.simulate_charger_command)
 app.command("demo")(demo_command.demo_command)

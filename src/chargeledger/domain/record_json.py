@@ -51,6 +51,9 @@ def charge_record(session: Mapping[str, Any]) -> dict[str, Any]:
             # Ours, beyond the seed: how the session was found and its energy measured.
             "method": session["method"],
             "energyMethod": session["energy_method"],
+            # How far the true energy can be from charge.total.total. A row from before the
+            # column existed (migration 0004 builds records with this code) has none: null.
+            "energyUncertainty": _measurement("kWh", session.get("energy_uncertainty_kwh")),
         },
         "entityId": str(session["entity_id"]),
         "id": str(session["id"]),

@@ -1,83 +1,82 @@
 """Charge sessions from what a vehicle or charger reports: readings in, sessions out.
 
-Between each two consecutive readings lies an interval, which is charging or not, judged by
-the best evidence the earlier reading carries:
+Between each two consecutive readings lies an interval. Each channel is used for what it
+proves (domain/charging_stream.py, domain/session_energy.py, domain/movement.py); runs of
+charging intervals are measured in domain/session_measures.py:
 
-1. `isCharging`, where the car reports it;
-2. else power flow: instantaneous power above a small threshold;
-3. else state of charge rising while plugged in or stationary (same place, same odometer).
-
-A session is a run of charging intervals. An interval longer than the gap limit, or one over
-which the vehicle moved (its position jumped beyond the two positions' uncertainties, or its
-odometer advanced), is a break: no session spans it. Two runs separated by a pause shorter than
-the pause limit, with no break in between, are one session (solar-following, scheduled pauses).
+- Charging evidence in an interval: either reading reports charging (`isCharging`, else power
+  above the threshold), so the interval in which charging begins or ends belongs to the
+  session; or the energy counter rose across it (it only counts charging, so this holds over
+  any interval, however long, and whether or not the car moved); or, for a car that reports
+  neither, its state of charge rose while it stood still. A car that says it is not charging
+  at both ends, has no counter, and yet gained several points of charge while parked charged
+  in between, unseen (an outage).
+- Movement needs evidence (domain/movement.py). An interval with a drive and charging evidence
+  is an edge: the charge before the drive ends in it, the one after starts in it, or a whole
+  charge fits between two readings on the road (a short DC stop), and its energy is counted.
+- A session is a run of intervals with charging evidence at one place. Two runs at one place
+  are one session when the pause between them (the time without charging evidence: from the
+  estimated end of one to the estimated start of the next) is shorter than the pause limit,
+  or than the parked pause limit when the car says it stayed plugged in throughout or its
+  odometer or positions show it stayed put. A car that says it was unplugged in between
+  made two plug-ins.
+- Its energy comes from the best channel over the whole session, edge intervals included:
+  counter, else power, else state of charge x battery capacity. Its start and end are
+  estimated inside the edge intervals from that channel (the edge's energy at the rate seen
+  on its charging side), not snapped to a reading. energy_uncertainty_kwh says how far the
+  truth can be from the listed energy given the data.
 
 A session is complete once a reading after it shows that charging stopped, or once nothing has
 been heard for longer than the gap limit; the last run of a stream that is still charging is
 open and not listed yet. Sessions with less than the noise threshold of energy are dropped.
 """
 
-import itertools
 import statistics
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from chargeledger.domain.location_matching import (
-    DEFAULT_POSITION_UNCERTAINTY_M,
-    Position,
-    distance_m,
+from chargeledger.domain.charging_stream import (
+    Run,
+    Stream,
+    analyse,
+    charging_across,
+    drive_costs_pct,
+    soc_drive_gain_pct,
+    soc_only,
+    soc_step_ms,
+    stayed_put,
+)
+from chargeledger.domain.location_matching import Position
+from chargeledger.domain.session_energy import COUNTER_NOISE_KWH, EnergyMethod
+from chargeledger.domain.session_measures import (
+    choose_method,
+    edges,
+    interval_energies,
+    profile_of,
+    uncertainty_kwh,
 )
 from chargeledger.domain.tariffs import EnergyInterval
+from chargeledger.domain.telemetry import DetectorConfig, Reading
+
+__all__ = [
+    "DetectedSession",
+    "DetectionMethod",
+    "DetectorConfig",
+    "EnergyMethod",
+    "Measurement",
+    "Reading",
+    "charging_across",
+    "detect_sessions",
+    "measure_energy",
+]
 
 
 class DetectionMethod(StrEnum):
     IS_CHARGING = "isCharging"
     POWER = "power"
+    COUNTER = "counter"
     STATE_OF_CHARGE = "stateOfCharge"
-
-
-class EnergyMethod(StrEnum):
-    COUNTER = "counter"  # difference of the cumulative energy counter: exact
-    POWER = "power"  # power integrated over time (trapezoids)
-    STATE_OF_CHARGE = "stateOfCharge"  # change of state of charge x battery capacity: estimate
-
-
-_METHOD_RANK = {
-    DetectionMethod.IS_CHARGING: 0,
-    DetectionMethod.POWER: 1,
-    DetectionMethod.STATE_OF_CHARGE: 2,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One normalized reading, in the ledger's units; any field but the timestamp may be None."""
-
-    timestamp_ms: int
-    soc_pct: float | None = None
-    range_km: float | None = None
-    is_charging: bool | None = None
-    is_plugged_in: bool | None = None
-    energy_counter_kwh: float | None = None
-    power_kw: float | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    position_uncertainty_m: float | None = None
-    odometer_km: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DetectorConfig:
-    gap_limit_ms: int = 60 * 60_000
-    pause_limit_ms: int = 15 * 60_000
-    power_threshold_kw: float = 0.1
-    min_energy_kwh: float = 0.05
-    # A state-of-charge-only run must gain at least this much to be a session at all.
-    min_soc_gain_pct: float = 1.0
-    # An odometer that advanced more than this between two readings means the car drove.
-    odometer_tolerance_km: float = 0.5
-    battery_capacity_kwh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,232 +94,251 @@ class DetectedSession:
     range_end_km: float | None
     position: Position | None
     reading_count: int = field(default=0)
+    # How far the true energy can be from energy_kwh given the data (kWh); None when unknown.
+    energy_uncertainty_kwh: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class _Interval:
-    index: int  # the interval lies between readings[index] and readings[index + 1]
-    charging: bool
-    broken: bool
-    method: DetectionMethod | None
-
-
-def moved_between(earlier: Reading, later: Reading, odometer_tolerance_km: float) -> bool:
-    if (
-        earlier.latitude is not None
-        and earlier.longitude is not None
-        and later.latitude is not None
-        and later.longitude is not None
-    ):
-        allowed_m = _uncertainty(earlier) + _uncertainty(later)
-        if (
-            distance_m(earlier.latitude, earlier.longitude, later.latitude, later.longitude)
-            > allowed_m
-        ):
-            return True
-    if earlier.odometer_km is not None and later.odometer_km is not None:
-        return later.odometer_km - earlier.odometer_km > odometer_tolerance_km
-    return False
-
-
-def _uncertainty(reading: Reading) -> float:
-    if reading.position_uncertainty_m is None:
-        return DEFAULT_POSITION_UNCERTAINTY_M
-    return reading.position_uncertainty_m
-
-
-def _stationary_evidence(earlier: Reading, later: Reading, config: DetectorConfig) -> bool:
-    """Positive evidence that the car stood still: plugged in, or same place, or same odometer."""
-    if earlier.is_plugged_in or later.is_plugged_in:
-        return True
-    if earlier.is_plugged_in is False and later.is_plugged_in is False:
-        return False  # unplugged: a rising state of charge is recalibration, not charging
-    has_positions = None not in (
-        earlier.latitude,
-        earlier.longitude,
-        later.latitude,
-        later.longitude,
-    )
-    has_odometers = earlier.odometer_km is not None and later.odometer_km is not None
-    return (has_positions or has_odometers) and not moved_between(
-        earlier, later, config.odometer_tolerance_km
-    )
-
-
-def _classify(
-    earlier: Reading, later: Reading, config: DetectorConfig, index: int = -1
-) -> _Interval:
-    broken = later.timestamp_ms - earlier.timestamp_ms > config.gap_limit_ms or moved_between(
-        earlier, later, config.odometer_tolerance_km
-    )
-    if earlier.is_charging is not None:
-        method, charging = DetectionMethod.IS_CHARGING, earlier.is_charging
-    elif earlier.power_kw is not None:
-        method, charging = DetectionMethod.POWER, earlier.power_kw > config.power_threshold_kw
-    elif earlier.soc_pct is not None and later.soc_pct is not None:
-        method = DetectionMethod.STATE_OF_CHARGE
-        charging = later.soc_pct > earlier.soc_pct and _stationary_evidence(earlier, later, config)
-    else:
-        method, charging = None, False
-    return _Interval(index=index, charging=charging and not broken, broken=broken, method=method)
+class Measurement:
+    method: EnergyMethod | None
+    energy_kwh: float | None
+    profile: tuple[EnergyInterval, ...]
+    uncertainty_kwh: float | None
 
 
 def detect_sessions(
     readings: Sequence[Reading], config: DetectorConfig, *, now_ms: int
 ) -> list[DetectedSession]:
     """Sessions in a stream of readings (sorted by time, one per timestamp), oldest first."""
-    intervals = [
-        _classify(readings[i], readings[i + 1], config, i) for i in range(len(readings) - 1)
+    if len(readings) < 2:
+        return []
+    stream = analyse(readings, config)
+    runs = [
+        _with_soc_drive_edges(stream, run, config) for run in _joined(stream, _runs(stream), config)
     ]
-    sessions: list[DetectedSession] = []
-    for first, last in _merged_runs(intervals, readings, config):
-        start_reading = first
-        end_reading = last + 1  # the reading that closes the run's last interval
-        still_charging = end_reading == len(readings) - 1 and _reports_charging(
-            readings[end_reading], readings[end_reading - 1], config
-        )
-        silent_too_long = now_ms - readings[-1].timestamp_ms > config.gap_limit_ms
-        complete = not still_charging or silent_too_long
-        run_intervals = intervals[first : last + 1]
-        session = _build_session(
-            readings[start_reading : end_reading + 1], run_intervals, complete, config
-        )
+    silent_too_long = now_ms - stream.times[-1] > config.gap_limit_ms
+    sessions = []
+    for index, run in enumerate(runs):
+        ongoing = index == len(runs) - 1 and _still_charging(stream, run) and not silent_too_long
+        session = _build(stream, run, config, complete=not ongoing)
         if session is not None:
             sessions.append(session)
     return sessions
 
 
-def _reports_charging(reading: Reading, previous: Reading, config: DetectorConfig) -> bool:
-    """Whether the newest reading says charging goes on past it."""
-    if reading.is_charging is not None:
-        return reading.is_charging
-    if reading.power_kw is not None:
-        return reading.power_kw > config.power_threshold_kw
-    # State of charge alone cannot tell until the next reading: assume it goes on while rising.
-    return _classify(previous, reading, config).charging
+def _still_charging(stream: Stream, run: Run) -> bool:
+    """Whether the run reaches the newest reading and that reading says charging goes on."""
+    last_reading = len(stream.readings) - 1
+    if run.last + 1 != last_reading or run.end_moved:
+        return False
+    status = stream.status[last_reading]
+    return status if status is not None else stream.evidence[run.last]
 
 
-def _merged_runs(
-    intervals: Sequence[_Interval], readings: Sequence[Reading], config: DetectorConfig
-) -> list[tuple[int, int]]:
-    """(first, last) interval indexes of each session: runs of charging intervals, joined
-    across pauses shorter than the pause limit that contain no break."""
-    runs: list[tuple[int, int]] = []
-    index = 0
-    while index < len(intervals):
-        if not intervals[index].charging:
-            index += 1
+def _runs(stream: Stream) -> list[Run]:
+    """Runs of intervals with charging evidence, cut at drives."""
+    runs: list[Run] = []
+    current: Run | None = None
+    count = len(stream.evidence)
+    for i in range(count):
+        if not stream.evidence[i]:
+            current = None
             continue
-        first = index
-        while index < len(intervals) and intervals[index].charging:
-            index += 1
-        runs.append((first, index - 1))
-    merged: list[tuple[int, int]] = []
+        if not stream.moved[i]:
+            # A reading inside a run that says "not charging" is a pause between two runs:
+            # charging stopped before it and started again after it.
+            if current is None or stream.status[i] is False:
+                current = Run(i, i)
+                runs.append(current)
+            else:
+                current.last = i
+            continue
+        # Charging and a drive in one interval: before the drive, after it, or both.
+        # A reading that cannot say whether it charged sides with the charge when it was
+        # plugged in, or when charging evidence goes on past it (a stop between two drives).
+        before = stream.status[i] is True or (
+            stream.status[i] is None
+            and (current is not None or bool(stream.readings[i].is_plugged_in))
+        )
+        after = stream.status[i + 1] is True or (
+            stream.status[i + 1] is None
+            and (
+                bool(stream.readings[i + 1].is_plugged_in)
+                or (i + 1 < count and stream.evidence[i + 1])
+            )
+        )
+        if before:
+            if current is None:  # charging (or plugged in) at the reading, then a drive
+                current = Run(i, i, starts_at_reading=True)
+                runs.append(current)
+            current.last = i
+            current.end_moved, current.end_shared = True, after
+        current = None
+        if after:
+            current = Run(i, i, start_moved=True, start_shared=before)
+            runs.append(current)
+        elif not before:
+            runs.append(Run(i, i, start_moved=True, end_moved=True, hidden=True))
+    return runs
+
+
+def _joined(stream: Stream, runs: list[Run], config: DetectorConfig) -> list[Run]:
+    """Runs at one place separated by a pause shorter than the pause limit, as one run."""
+    joined: list[Run] = []
     for run in runs:
-        if merged:
-            previous_first, previous_last = merged[-1]
-            pause = intervals[previous_last + 1 : run[0]]
-            pause_ms = readings[run[0]].timestamp_ms - readings[previous_last + 1].timestamp_ms
-            if pause_ms < config.pause_limit_ms and not any(gap.broken for gap in pause):
-                merged[-1] = (previous_first, run[1])
-                continue
-        merged.append(run)
-    return merged
+        if joined and _pause_joins(stream, joined[-1], run, config):
+            previous = joined[-1]
+            previous.last, previous.end_moved, previous.end_shared = (
+                run.last,
+                run.end_moved,
+                run.end_shared,
+            )
+            previous.hidden = False
+            previous.parts.append((run.first, run.last))
+            continue
+        joined.append(replace(run, parts=[(run.first, run.last)]))
+    return joined
 
 
-def _build_session(
-    readings: Sequence[Reading],
-    intervals: Sequence[_Interval],
-    complete: bool,
-    config: DetectorConfig,
+def _pause_joins(stream: Stream, earlier: Run, later: Run, config: DetectorConfig) -> bool:
+    if earlier.end_moved or later.start_moved or earlier.last >= later.first:
+        return False
+    if any(stream.moved[earlier.last + 1 : later.first]):
+        return False
+    between = stream.readings[earlier.last + 1 : later.first + 1]
+    if any(r.is_plugged_in is False for r in between):
+        return False  # unplugged in between: two plug-ins, however short the pause
+    parked = all(r.is_plugged_in for r in between) or all(
+        stayed_put(stream, j) for j in range(earlier.last, later.first + 1)
+    )
+    limit_ms = config.pause_limit_ms
+    if parked:
+        limit_ms = max(limit_ms, config.parked_pause_limit_ms)
+    if soc_only(stream, earlier) and soc_only(stream, later):
+        # A state of charge in whole points stays flat for as long as a step takes to charge
+        # (16 minutes at 3.7 kW into a 100 kWh battery): a flat stretch is a pause only when
+        # it lasts longer than that. Edge estimates from stepped values would be noise.
+        pause_ms = stream.times[later.first] - stream.times[earlier.last + 1]
+        limit_ms += 2 * max(soc_step_ms(stream, earlier), soc_step_ms(stream, later))
+    else:
+        pause_ms = edges(stream, later, config)[0] - edges(stream, earlier, config)[1]
+    return pause_ms < limit_ms
+
+
+def _with_soc_drive_edges(stream: Stream, run: Run, config: DetectorConfig) -> Run:
+    """A car seen by its state of charge alone that starts charging on arrival (or charges
+    until it leaves) gains charge in the interval with the drive, where the drive hides it:
+    that interval becomes the session's edge when the estimated gain is a step or more."""
+    if run.hidden or not soc_only(stream, run):
+        return run
+    before = run.first - 1
+    if not run.start_moved and before >= 0 and stream.moved[before]:
+        gain = soc_drive_gain_pct(stream, before, config)
+        if gain is not None and gain >= stream.soc_step_pct:
+            run.first, run.start_moved = before, True
+            run.parts[0] = (before, run.parts[0][1])
+    after = run.last + 1
+    if not run.end_moved and after < len(stream.moved) and stream.moved[after]:
+        gain = soc_drive_gain_pct(stream, after, config)
+        if gain is not None and gain >= stream.soc_step_pct:
+            run.last, run.end_moved = after, True
+            run.parts[-1] = (run.parts[-1][0], after)
+    return run
+
+
+def _build(
+    stream: Stream, run: Run, config: DetectorConfig, *, complete: bool
 ) -> DetectedSession | None:
-    methods = [i.method for i in intervals if i.charging and i.method is not None]
-    method = min(methods, key=lambda m: _METHOD_RANK[m])
-    energy_method, energy_kwh, profile = measure_energy(readings, config)
-    soc = [r.soc_pct for r in readings if r.soc_pct is not None]
-    ranges = [r.range_km for r in readings if r.range_km is not None]
+    method = choose_method(stream, run, config)
+    energies = interval_energies(stream, run, method, config)
+    start_ms, end_ms = edges(stream, run, config, method, energies)
+    if not complete:
+        end_ms = stream.times[run.last + 1]  # so far: open sessions are not listed
+    readings = stream.readings[run.first : run.last + 2]
+    outer_start, outer_end = readings[0], readings[-1]
+    soc_gain = None
+    if outer_start.soc_pct is not None and outer_end.soc_pct is not None:
+        soc_gain = outer_end.soc_pct - outer_start.soc_pct
+    energy_kwh: float | None
+    if method is EnergyMethod.STATE_OF_CHARGE:
+        assert soc_gain is not None
+        assert config.battery_capacity_kwh is not None
+        energy_kwh = max(soc_gain + drive_costs_pct(stream, run, config), 0.0) / 100
+        energy_kwh *= config.battery_capacity_kwh
+    elif method is None:
+        energy_kwh = None
+    else:
+        energy_kwh = sum(energies)
+    found_by = _found_by(readings, stream, run, config)
     # Compared to the millionth of a kWh: 1000.05 - 1000.0 is 0.04999999999995 in floats.
     if energy_kwh is not None and round(energy_kwh, 6) < config.min_energy_kwh:
         return None
-    # Found by a rising state of charge alone: it must rise a full point, whatever the energy.
-    soc_gain_too_small = len(soc) < 2 or soc[-1] - soc[0] < config.min_soc_gain_pct
-    if method is DetectionMethod.STATE_OF_CHARGE and soc_gain_too_small:
+    if found_by is DetectionMethod.STATE_OF_CHARGE and not _soc_gain_is_charging(
+        soc_gain, readings, stream.soc_step_pct, config
+    ):
         return None
+    inner = readings[1 if run.start_moved else 0 : len(readings) - (1 if run.end_moved else 0)]
+    # Values at the place: the readings on the road are left out, unless there are none
+    # other (a whole charge between two readings on the road).
+    first_values = readings[1:] if run.start_moved and not run.hidden else readings
+    last_values = readings[:-1] if run.end_moved and not run.hidden else readings
     return DetectedSession(
-        start_ms=readings[0].timestamp_ms,
-        end_ms=readings[-1].timestamp_ms,
+        start_ms=start_ms,
+        end_ms=end_ms,
         complete=complete,
-        method=method,
-        energy_method=energy_method,
+        method=found_by,
+        energy_method=method,
         energy_kwh=energy_kwh,
-        profile=tuple(profile),
-        soc_start_pct=soc[0] if soc else None,
-        soc_end_pct=soc[-1] if soc else None,
-        range_start_km=ranges[0] if ranges else None,
-        range_end_km=ranges[-1] if ranges else None,
-        position=_median_position(readings),
+        profile=profile_of(stream, run, method, energies, energy_kwh, start_ms, end_ms),
+        soc_start_pct=_first_value(first_values, "soc_pct"),
+        soc_end_pct=_first_value(list(reversed(last_values)), "soc_pct"),
+        range_start_km=_first_value(first_values, "range_km"),
+        range_end_km=_first_value(list(reversed(last_values)), "range_km"),
+        position=None if run.hidden else _median_position(inner, stream, run),
         reading_count=len(readings),
+        energy_uncertainty_kwh=uncertainty_kwh(stream, run, method, config, readings),
     )
 
 
-def _pairs(
-    readings: Sequence[Reading], value: Callable[[Reading], float | None]
-) -> list[tuple[int, int, float, float]]:
-    """(earlier time, later time, earlier value, later value) of consecutive readings that
-    both carry the value."""
-    valued = [(r.timestamp_ms, v) for r in readings if (v := value(r)) is not None]
-    return [(ta, tb, va, vb) for (ta, va), (tb, vb) in itertools.pairwise(valued)]
+def _found_by(
+    readings: Sequence[Reading], stream: Stream, run: Run, config: DetectorConfig
+) -> DetectionMethod:
+    if any(r.is_charging for r in readings):
+        return DetectionMethod.IS_CHARGING
+    if any(r.power_kw is not None and r.power_kw > config.power_threshold_kw for r in readings):
+        return DetectionMethod.POWER
+    intervals = range(run.first, run.last + 1)
+    if any((stream.counter[i] or 0.0) > COUNTER_NOISE_KWH for i in intervals):
+        return DetectionMethod.COUNTER
+    return DetectionMethod.STATE_OF_CHARGE
 
 
-def measure_energy(
-    readings: Sequence[Reading], config: DetectorConfig
-) -> tuple[EnergyMethod | None, float | None, list[EnergyInterval]]:
-    """The best energy estimate: counter, else power, else state of charge x capacity."""
-    profile: list[EnergyInterval]
-    if counters := _pairs(readings, lambda r: r.energy_counter_kwh):
-        profile = _counter_profile(counters)
-        method = EnergyMethod.COUNTER
-    elif powers := _pairs(readings, lambda r: r.power_kw):
-        profile = [
-            EnergyInterval(ta, tb, (max(va, 0.0) + max(vb, 0.0)) / 2 * (tb - ta) / 3_600_000)
-            for ta, tb, va, vb in powers
-            # Nothing is known about a gap: no energy is invented for it.
-            if tb - ta <= config.gap_limit_ms
-        ]
-        method = EnergyMethod.POWER
-    elif config.battery_capacity_kwh is not None and (
-        levels := _pairs(readings, lambda r: r.soc_pct)
-    ):
-        capacity = config.battery_capacity_kwh
-        profile = [
-            EnergyInterval(ta, tb, max(vb - va, 0.0) / 100 * capacity) for ta, tb, va, vb in levels
-        ]
-        method = EnergyMethod.STATE_OF_CHARGE
-    else:
-        return None, None, []
-    return method, sum(step.energy_kwh for step in profile), profile
+def _soc_gain_is_charging(
+    gain_pct: float | None, readings: Sequence[Reading], step_pct: float, config: DetectorConfig
+) -> bool:
+    """A rise found by the state of charge alone must be a full point, and two steps of the
+    car's reporting unless it says it is plugged in: a lone step up of a parked car is the
+    battery management recalibrating, not a charge."""
+    if gain_pct is None or gain_pct < config.min_soc_gain_pct - 1e-9:
+        return False
+    return gain_pct >= 2 * step_pct - 1e-9 or any(r.is_plugged_in for r in readings)
 
 
-# A counter that drops by more than this was reset (meter swap, firmware update); a smaller
-# drop is a reading jitter, not energy flowing back.
-COUNTER_RESET_DROP_KWH = 1.0
+def _first_value(readings: Sequence[Reading], name: str) -> float | None:
+    for reading in readings:
+        value = getattr(reading, name)
+        if value is not None:
+            return float(value)
+    return None
 
 
-def _counter_profile(pairs: Sequence[tuple[int, int, float, float]]) -> list[EnergyInterval]:
-    profile = []
-    high = pairs[0][2]  # the highest value counted so far: a jitter back is not counted twice
-    for earlier_ms, later_ms, _, value in pairs:
-        if value < high - COUNTER_RESET_DROP_KWH:
-            increment, high = value, value  # reset: it counted up from zero since
-        else:
-            increment = max(0.0, value - high)
-            high = max(high, value)
-        profile.append(EnergyInterval(earlier_ms, later_ms, increment))
-    return profile
-
-
-def _median_position(readings: Sequence[Reading]) -> Position | None:
-    positioned = [r for r in readings if r.latitude is not None and r.longitude is not None]
+def _median_position(readings: Sequence[Reading], stream: Stream, run: Run) -> Position | None:
+    offset = run.first + (1 if run.start_moved else 0)
+    positioned = [
+        r
+        for index, r in enumerate(readings)
+        if r.latitude is not None and r.longitude is not None and not stream.glitch[offset + index]
+    ]
     if not positioned:
         return None
     uncertainties = [
@@ -330,4 +348,27 @@ def _median_position(readings: Sequence[Reading]) -> Position | None:
         latitude=statistics.median(r.latitude for r in positioned if r.latitude is not None),
         longitude=statistics.median(r.longitude for r in positioned if r.longitude is not None),
         uncertainty_m=statistics.median(uncertainties) if uncertainties else None,
+    )
+
+
+def measure_energy(readings: Sequence[Reading], config: DetectorConfig) -> Measurement:
+    """The energy of readings known to make one session from first to last (an OCPP
+    transaction's meter values): counter, else power, else state of charge x capacity."""
+    if len(readings) < 2:
+        return Measurement(None, None, (), None)
+    stream = analyse(readings, config)
+    run = Run(0, len(readings) - 2)
+    method = choose_method(stream, run, config)
+    energies = interval_energies(stream, run, method, config)
+    energy_kwh: float | None = None if method is None else sum(energies)
+    if method is EnergyMethod.STATE_OF_CHARGE:
+        first, last = readings[0].soc_pct, readings[-1].soc_pct
+        assert first is not None
+        assert last is not None
+        assert config.battery_capacity_kwh is not None
+        energy_kwh = max(last - first, 0.0) / 100 * config.battery_capacity_kwh
+    profile = profile_of(stream, run, method, energies, energy_kwh, readings[0].timestamp_ms,
+                       readings[-1].timestamp_ms)  # fmt: skip
+    return Measurement(
+        method, energy_kwh, profile, uncertainty_kwh(stream, run, method, config, readings)
     )

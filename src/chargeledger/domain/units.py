@@ -1,4 +1,4 @@
-"""Conversions into the units the ledger stores: kWh, kW, km, %."""
+"""Conversions into the units the ledger stores: kWh, kW, km, km/h, %."""
 
 from typing import Final
 
@@ -7,10 +7,13 @@ from typing import Final
 _TO_KWH: Final = {"kWh": (1.0, 1.0), "Wh": (1.0, 1000.0), "MWh": (1000.0, 1.0)}
 _TO_KW: Final = {"kW": (1.0, 1.0), "W": (1.0, 1000.0), "MW": (1000.0, 1.0)}
 _TO_KM: Final = {"km": (1.0, 1.0), "mi": (1.609344, 1.0), "m": (1.0, 1000.0)}
+# A mile is 1.609344 km exactly; m/s times 3600 s/h, divided by 1000 m/km (36 m/s: 129.6).
+_TO_KMH: Final = {"km/h": (1.0, 1.0), "mph": (1.609344, 1.0), "m/s": (3600.0, 1000.0)}
 
 ENERGY_UNITS: Final = tuple(_TO_KWH)
 POWER_UNITS: Final = tuple(_TO_KW)
 DISTANCE_UNITS: Final = tuple(_TO_KM)
+SPEED_UNITS: Final = tuple(_TO_KMH)
 
 
 class UnknownUnitError(ValueError):
@@ -40,3 +43,7 @@ def to_kw(value: float, unit: str) -> float:
 
 def to_km(value: float, unit: str) -> float:
     return _convert(value, unit, _TO_KM, "distance")
+
+
+def to_kmh(value: float, unit: str) -> float:
+    return _convert(value, unit, _TO_KMH, "speed")

@@ -63,6 +63,7 @@ def record_values(record: ChargeRecord) -> dict[str, Any]:
         "source": "external",
         "method": "external",
         "energy_method": None,
+        "energy_uncertainty_kwh": None,
         "tiers_given": record.tiers_given,
     }
 

@@ -17,8 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chargeledger.domain.charge_record import MAX_SESSION_DURATION_MS
 from chargeledger.domain.location_matching import match_locations
-from chargeledger.domain.session_detection import DetectedSession, DetectorConfig, detect_sessions
+from chargeledger.domain.session_detection import (
+    DetectedSession,
+    DetectorConfig,
+    Reading,
+    charging_across,
+    detect_sessions,
+)
 from chargeledger.domain.tariffs import split_energy
 from chargeledger.services.entities import CHARGING_TYPES
 from chargeledger.services.location_matching import entity_geofences, stored_matches
@@ -55,7 +62,7 @@ async def redetect(
 
     The caller holds the entity's row lock (services take it with lock="update").
     """
-    margin = max(config.gap_limit_ms, config.pause_limit_ms)
+    margin = config.context_ms
     state = await state_repository.get(connection, entity_id=entity.id)
     latest_ms = await readings_repository.latest_timestamp(connection, entity_id=entity.id)
     window_start, window_end = from_ms, to_ms
@@ -64,25 +71,45 @@ async def redetect(
         window_start = min(window_start, state.open_since_ms)
         window_end = max(window_end, latest_ms if latest_ms is not None else to_ms)
     while True:
-        stored = await sessions_repository.detected_overlapping(
+        while True:
+            stored = await sessions_repository.detected_overlapping(
+                connection,
+                entity_id=entity.id,
+                from_ms=window_start - margin,
+                to_ms=window_end + margin,
+            )
+            widened_start = min([window_start, *(session.start_ms for session in stored)])
+            widened_end = max([window_end, *(session.end_ms for session in stored)])
+            if (widened_start, widened_end) == (window_start, window_end):
+                break
+            window_start, window_end = widened_start, widened_end
+        window, reached_newest = await _readings_around(
             connection,
             entity_id=entity.id,
             from_ms=window_start - margin,
             to_ms=window_end + margin,
+            latest_ms=latest_ms,
+            config=config,
         )
-        widened_start = min([window_start, *(session.start_ms for session in stored)])
-        widened_end = max([window_end, *(session.end_ms for session in stored)])
-        if (widened_start, widened_end) == (window_start, window_end):
+        # The readings reach past the margin (to the reading before it, and on while a charge
+        # runs across an end): the sessions stored there are replaced too, so they must be
+        # in hand, and whole.
+        span_start = min(window_start - margin, window[0].timestamp_ms if window else 0)
+        span_end = max(window_end + margin, window[-1].timestamp_ms if window else 0)
+        stored = await sessions_repository.detected_overlapping(
+            connection, entity_id=entity.id, from_ms=span_start, to_ms=span_end
+        )
+        if all(span_start <= s.start_ms and s.end_ms <= span_end for s in stored):
             break
-        window_start, window_end = widened_start, widened_end
+        window_start = min([window_start, *(session.start_ms for session in stored)])
+        window_end = max([window_end, *(session.end_ms for session in stored)])
 
-    window = await readings_repository.domain_readings_between(
-        connection, entity_id=entity.id, from_ms=window_start - margin, to_ms=window_end + margin
-    )
     detected = detect_sessions(
         window,
         with_capacity(config, entity.battery_capacity_kwh),
-        now_ms=now_ms,
+        # A window that stops short of the newest reading cannot tell that a vehicle went
+        # silent: a charge running past its end is ongoing here, not complete.
+        now_ms=now_ms if reached_newest or not window else window[-1].timestamp_ms,
     )
     complete = [session for session in detected if session.complete]
     ongoing = [session for session in detected if not session.complete]
@@ -98,7 +125,6 @@ async def redetect(
     )
 
     open_since = None if state is None else state.open_since_ms
-    reached_newest = latest_ms is None or window_end + margin >= latest_ms
     if reached_newest:
         # Only a window that reaches the newest reading can tell whether charging goes on.
         open_since = ongoing[-1].start_ms if ongoing else None
@@ -109,6 +135,63 @@ async def redetect(
         last_reading_ms=latest_ms,
         now_ms=now_ms,
     )
+
+
+# How far back or ahead a window is extended, at most, to find where a charge it cuts began
+# or ended (a session lasts 31 days at most).
+_MAX_EXTENSION_MS = MAX_SESSION_DURATION_MS
+
+
+async def _readings_around(
+    connection: AsyncConnection,
+    *,
+    entity_id: Any,
+    from_ms: int,
+    to_ms: int,
+    latest_ms: int | None,
+    config: DetectorConfig,
+) -> tuple[list[Reading], bool]:
+    """The readings in [from, to] plus one more on each side (an edge interval, a car asleep
+    before a scheduled start or an outage, can be longer than any margin), extended further
+    while a charge runs across either end; and whether they reach the newest reading."""
+    read_from = await readings_repository.timestamp_before(
+        connection, entity_id=entity_id, before_ms=from_ms
+    )
+    read_to = await readings_repository.timestamp_after(
+        connection, entity_id=entity_id, after_ms=to_ms
+    )
+    first_ms = from_ms if read_from is None else read_from
+    last_ms = to_ms if read_to is None else read_to
+    while True:
+        window = await readings_repository.domain_readings_between(
+            connection, entity_id=entity_id, from_ms=first_ms, to_ms=last_ms
+        )
+        extend_back = (
+            read_from is not None
+            and len(window) >= 2
+            and charging_across(window[0], window[1], config)
+            and from_ms - first_ms < _MAX_EXTENSION_MS
+        )
+        extend_ahead = (
+            read_to is not None
+            and len(window) >= 2
+            and charging_across(window[-2], window[-1], config)
+            and last_ms - to_ms < _MAX_EXTENSION_MS
+        )
+        if not (extend_back or extend_ahead):
+            break
+        if extend_back:
+            read_from = await readings_repository.timestamp_before(
+                connection, entity_id=entity_id, before_ms=first_ms - config.context_ms
+            )
+            first_ms = first_ms - config.context_ms if read_from is None else read_from
+        if extend_ahead:
+            read_to = await readings_repository.timestamp_after(
+                connection, entity_id=entity_id, after_ms=last_ms + config.context_ms
+            )
+            last_ms = last_ms + config.context_ms if read_to is None else read_to
+    reached_newest = latest_ms is None or last_ms >= latest_ms
+    return window, reached_newest
 
 
 def _overlap_ms(stored: sa.Row[Any], detected: DetectedSession) -> int:
@@ -196,5 +279,6 @@ def session_values(
         "source": source,
         "method": session.method.value if method is None else method,
         "energy_method": None if session.energy_method is None else session.energy_method.value,
+        "energy_uncertainty_kwh": session.energy_uncertainty_kwh,
         "tiers_given": False,
     }

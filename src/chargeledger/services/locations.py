@@ -52,7 +52,9 @@ async def create_location(
         radius_m=radius_m,
         created_ms=now_ms,
     )
-    await _locations_changed(connection, entity=entity, detector_config=detector_config)
+    await _locations_changed(
+        connection, entity=entity, now_ms=now_ms, detector_config=detector_config
+    )
     return await get_location(
         connection, tenant_id=tenant_id, entity_id=entity_id, location_id=location_id
     )
@@ -81,6 +83,7 @@ async def replace_location(
     latitude: float,
     longitude: float,
     radius_m: float,
+    now_ms: int,
     detector_config: DetectorConfig,
 ) -> sa.Row[Any]:
     entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
@@ -96,7 +99,9 @@ async def replace_location(
     )
     if not updated:
         raise location_not_found(location_id)
-    await _locations_changed(connection, entity=entity, detector_config=detector_config)
+    await _locations_changed(
+        connection, entity=entity, now_ms=now_ms, detector_config=detector_config
+    )
     return await get_location(
         connection, tenant_id=tenant_id, entity_id=entity_id, location_id=location_id
     )
@@ -108,6 +113,7 @@ async def delete_location(
     tenant_id: UUID,
     entity_id: UUID,
     location_id: UUID,
+    now_ms: int,
     detector_config: DetectorConfig,
 ) -> None:
     entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
@@ -122,7 +128,11 @@ async def delete_location(
     ):
         raise location_not_found(location_id)
     await _locations_changed(
-        connection, entity=entity, detector_config=detector_config, force_resplit=had_calendar
+        connection,
+        entity=entity,
+        now_ms=now_ms,
+        detector_config=detector_config,
+        force_resplit=had_calendar,
     )
 
 
@@ -130,6 +140,7 @@ async def _locations_changed(
     connection: AsyncConnection,
     *,
     entity: sa.Row[Any],
+    now_ms: int,
     detector_config: DetectorConfig,
     force_resplit: bool = False,
 ) -> None:
@@ -141,7 +152,7 @@ async def _locations_changed(
     )
     if force_resplit or has_location_calendars:
         await resplit_sessions(
-            connection, entity=entity, ending_after_ms=-1, config=detector_config
+            connection, entity=entity, ending_after_ms=-1, config=detector_config, now_ms=now_ms
         )
 
 

@@ -452,7 +452,8 @@ async def _upsert_session(
     if not entity.capture_charge_sessions and existing is None:
         return None  # while CaptureChargeSessions is off, no new sessions are recorded
     readings = _transaction_readings(transaction, samples)
-    energy_method, energy_kwh, profile = measure_energy(readings, config)
+    measured = measure_energy(readings, config)
+    energy_kwh = measured.energy_kwh
     if energy_kwh is not None and round(energy_kwh, 6) < MIN_SESSION_ENERGY_KWH:
         if existing is not None:
             await sessions_repository.delete_sessions(
@@ -465,15 +466,16 @@ async def _upsert_session(
         end_ms=stop_ms,
         complete=True,
         method=DetectionMethod.POWER,  # not used: the method is given below
-        energy_method=energy_method,
+        energy_method=measured.method,
         energy_kwh=energy_kwh,
-        profile=tuple(profile),
+        profile=measured.profile,
         soc_start_pct=soc[0] if soc else None,
         soc_end_pct=soc[-1] if soc else None,
         range_start_km=None,  # a charger knows no range
         range_end_km=None,
         position=await _charge_point_position(connection, entity.id),
         reading_count=len(readings),
+        energy_uncertainty_kwh=measured.uncertainty_kwh,
     )
     values = session_values(
         detected,

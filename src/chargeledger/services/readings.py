@@ -60,6 +60,7 @@ def _row(entity_id: UUID, incoming: IncomingReading, now_ms: int) -> dict[str, A
         "longitude": reading.longitude,
         "position_uncertainty_m": reading.position_uncertainty_m,
         "odometer_km": reading.odometer_km,
+        "speed_kmh": reading.speed_kmh,
         "extra_json": None if not incoming.extra else orjson.dumps(incoming.extra).decode(),
     }
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.charge_record import TieredEnergyKwh
-from chargeledger.domain.session_detection import DetectorConfig, measure_energy
+from chargeledger.domain.session_detection import DetectorConfig
 from chargeledger.domain.tariffs import (
     CalendarVersion,
     EnergyInterval,
@@ -25,7 +25,6 @@ from chargeledger.errors import location_not_found
 from chargeledger.services.entities import get_entity
 from chargeledger.storage import charge_sessions as sessions_repository
 from chargeledger.storage import locations as locations_repository
-from chargeledger.storage import readings as readings_repository
 from chargeledger.storage import tariff_calendars as calendars_repository
 
 
@@ -109,7 +108,11 @@ async def put_calendar(
         now_ms=now_ms,
     )
     await resplit_sessions(
-        connection, entity=entity, ending_after_ms=valid_from_ms, config=detector_config
+        connection,
+        entity=entity,
+        ending_after_ms=valid_from_ms,
+        config=detector_config,
+        now_ms=now_ms,
     )
     rows = await calendars_repository.versions(
         connection, entity_id=entity_id, location_id=location_id
@@ -127,17 +130,11 @@ async def calendar_versions(
     )
 
 
-async def session_profile(
-    connection: AsyncConnection, *, session: sa.Row[Any], config: DetectorConfig
-) -> list[EnergyInterval]:
-    """The energy-over-time of a stored session, as its tariff split needs it."""
-    if session.source == "external" or session.energy_method is None:
-        return constant_power_profile(session.start_ms, session.end_ms, session.energy_kwh)
-    rows = await readings_repository.between(
-        connection, entity_id=session.entity_id, from_ms=session.start_ms, to_ms=session.end_ms
-    )
-    _, _, profile = measure_energy([readings_repository.to_domain(row) for row in rows], config)
-    return profile
+def session_profile(session: sa.Row[Any]) -> list[EnergyInterval]:
+    """The energy-over-time of a posted or OCPP session, as its tariff split needs it: spread
+    evenly over the session. (Sessions from readings are split by the detector, which knows
+    where in their edge intervals the energy lies.)"""
+    return constant_power_profile(session.start_ms, session.end_ms, session.energy_kwh)
 
 
 async def resplit_sessions(
@@ -146,18 +143,34 @@ async def resplit_sessions(
     entity: sa.Row[Any],
     ending_after_ms: int,
     config: DetectorConfig,
+    now_ms: int,
 ) -> int:
     """Recompute t1..t4 of every session whose registers come from a calendar (not given by
-    the sender) and that ends after the instant. Totals stay; only the split changes."""
+    the sender) and that ends after the instant. Totals stay; only the split changes.
+    Sessions from readings are detected again, which splits them with the new calendar."""
+    # services.detection imports this module for the calendar book: imported here, not above.
+    from chargeledger.services.detection import redetect
+
     book = await load_calendar_book(connection, entity_id=entity.id)
-    capacity_config = with_capacity(config, entity.battery_capacity_kwh)
     sessions = await sessions_repository.with_computed_tiers(
         connection, entity_id=entity.id, ending_after_ms=ending_after_ms
     )
+    detected = [session for session in sessions if session.source == "readings"]
+    if detected:
+        await redetect(
+            connection,
+            entity=entity,
+            from_ms=min(session.start_ms for session in detected),
+            to_ms=max(session.end_ms for session in detected),
+            now_ms=now_ms,
+            config=config,
+        )
     for session in sessions:
-        profile = await session_profile(connection, session=session, config=capacity_config)
+        if session.source == "readings":
+            continue
         tiers = split_energy(
-            profile, book.for_location(best_match_id(session.location_matches_json))
+            session_profile(session),
+            book.for_location(best_match_id(session.location_matches_json)),
         )
         values = tier_values(tiers)
         if session.source == "external":

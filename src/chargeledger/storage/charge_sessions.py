@@ -306,3 +306,51 @@ async def list_page_by_offset(
         .limit(limit)
     )
     return result.all()
+
+
+async def detected_time_span(
+    connection: AsyncConnection, *, entity_id: UUID
+) -> tuple[int, int] | None:
+    """(earliest start, latest end) of the sessions detected from the entity's readings."""
+    row = (
+        await connection.execute(
+            sa.select(
+                sa.func.min(charge_sessions.c.start_ms), sa.func.max(charge_sessions.c.end_ms)
+            ).where(
+                charge_sessions.c.entity_id == entity_id, charge_sessions.c.source == "readings"
+            )
+        )
+    ).one()
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
+async def first_detected_start_after(
+    connection: AsyncConnection, *, entity_id: UUID, after_ms: int
+) -> int | None:
+    value = await connection.scalar(
+        sa.select(sa.func.min(charge_sessions.c.start_ms)).where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.source == "readings",
+            charge_sessions.c.start_ms > after_ms,
+        )
+    )
+    return None if value is None else int(value)
+
+
+async def detected_counts(
+    connection: AsyncConnection, *, entity_id: UUID, stamped_ms: int
+) -> tuple[int, int, int]:
+    """How many sessions detected from the entity's readings there are, how many of them
+    were created at the instant, and how many updated at it (created ones included)."""
+    row = (
+        await connection.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.count().filter(charge_sessions.c.created_ms == stamped_ms),
+                sa.func.count().filter(charge_sessions.c.updated_ms == stamped_ms),
+            ).where(
+                charge_sessions.c.entity_id == entity_id, charge_sessions.c.source == "readings"
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])

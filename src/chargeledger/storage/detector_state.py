@@ -49,3 +49,26 @@ async def stale_open_entities(
         .limit(limit)
     )
     return [row.entity_id for row in result]
+
+
+async def forget_open_session(connection: AsyncConnection, *, entity_id: UUID) -> None:
+    """Forget where an ongoing session began, without stamping the row: detection that
+    reaches the newest reading finds it again."""
+    await connection.execute(
+        sa.update(detector_state)
+        .where(detector_state.c.entity_id == entity_id)
+        .values(open_since_ms=None)
+    )
+
+
+async def restore(connection: AsyncConnection, *, row: sa.Row[Any]) -> None:
+    """Put back a state row exactly as it was read, updated_ms included."""
+    await connection.execute(
+        sa.update(detector_state)
+        .where(detector_state.c.entity_id == row.entity_id)
+        .values(
+            open_since_ms=row.open_since_ms,
+            last_reading_ms=row.last_reading_ms,
+            updated_ms=row.updated_ms,
+        )
+    )

@@ -98,3 +98,14 @@ async def set_battery_capacity(
         .where(entities.c.id == entity_id)
         .values(battery_capacity_kwh=capacity_kwh)
     )
+
+
+async def ids_of_types(
+    connection: AsyncConnection, *, types: Sequence[str], tenant_id: UUID | None = None
+) -> list[UUID]:
+    """Ids of the entities of these types, of one tenant or of all, in id order."""
+    query = sa.select(entities.c.id).where(entities.c.type.in_(sorted(types)))
+    if tenant_id is not None:
+        query = query.where(entities.c.tenant_id == tenant_id)
+    result = await connection.execute(query.order_by(entities.c.id))
+    return [row.id for row in result]

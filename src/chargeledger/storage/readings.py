@@ -78,6 +78,30 @@ async def latest_timestamp(connection: AsyncConnection, *, entity_id: UUID) -> i
     return None if value is None else int(value)
 
 
+async def timestamp_before(
+    connection: AsyncConnection, *, entity_id: UUID, before_ms: int
+) -> int | None:
+    """The newest reading's instant strictly before the given one."""
+    value = await connection.scalar(
+        sa.select(sa.func.max(readings.c.timestamp_ms)).where(
+            readings.c.entity_id == entity_id, readings.c.timestamp_ms < before_ms
+        )
+    )
+    return None if value is None else int(value)
+
+
+async def timestamp_after(
+    connection: AsyncConnection, *, entity_id: UUID, after_ms: int
+) -> int | None:
+    """The oldest reading's instant strictly after the given one."""
+    value = await connection.scalar(
+        sa.select(sa.func.min(readings.c.timestamp_ms)).where(
+            readings.c.entity_id == entity_id, readings.c.timestamp_ms > after_ms
+        )
+    )
+    return None if value is None else int(value)
+
+
 # In the order of Reading's fields, so rows become Readings positionally (the detector reads
 # thousands of them per batch).
 _DOMAIN_COLUMNS = (
@@ -92,6 +116,7 @@ _DOMAIN_COLUMNS = (
     readings.c.longitude,
     readings.c.position_uncertainty_m,
     readings.c.odometer_km,
+    readings.c.speed_kmh,
 )
 
 
@@ -124,4 +149,53 @@ def to_domain(row: sa.Row[Any]) -> Reading:
         longitude=row.longitude,
         position_uncertainty_m=row.position_uncertainty_m,
         odometer_km=row.odometer_km,
+        speed_kmh=row.speed_kmh,
     )
+
+
+async def time_span(connection: AsyncConnection, *, entity_id: UUID) -> tuple[int, int] | None:
+    """(oldest, newest) timestamp of the entity's readings; None when it has none."""
+    row = (
+        await connection.execute(
+            sa.select(
+                sa.func.min(readings.c.timestamp_ms), sa.func.max(readings.c.timestamp_ms)
+            ).where(readings.c.entity_id == entity_id)
+        )
+    ).one()
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
+async def last_before_silence(
+    connection: AsyncConnection, *, entity_id: UUID, from_ms: int, to_ms: int, silence_ms: int
+) -> int | None:
+    """The first reading in [from, to] after which the entity was silent for longer than
+    silence_ms (no reading in the following silence_ms); None if there is none. Computed in
+    the database (a window function over the index), not by loading the readings."""
+    timestamp = readings.c.timestamp_ms
+    consecutive = (
+        sa.select(
+            timestamp.label("at"),
+            sa.func.lead(timestamp).over(order_by=timestamp).label("following"),
+        )
+        .where(
+            readings.c.entity_id == entity_id,
+            timestamp >= from_ms,
+            # One silence beyond `to`, so that the last reading in [from, to] has a follower
+            # unless it really is followed by silence.
+            timestamp <= to_ms + silence_ms + 1,
+        )
+        .subquery()
+    )
+    value = await connection.scalar(
+        sa.select(consecutive.c.at)
+        .where(
+            consecutive.c.at <= to_ms,
+            sa.or_(
+                consecutive.c.following.is_(None),
+                consecutive.c.following - consecutive.c.at > silence_ms,
+            ),
+        )
+        .order_by(consecutive.c.at)
+        .limit(1)
+    )
+    return None if value is None else int(value)

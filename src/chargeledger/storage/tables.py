@@ -110,6 +110,9 @@ charge_sessions = sa.Table(
     # How it was detected and how its energy was measured (see domain.session_detection).
     sa.Column("method", sa.String(32), nullable=True),
     sa.Column("energy_method", sa.String(32), nullable=True),
+    # How far the true energy can be from energy_kwh given the data (kWh); null when unknown
+    # (always for posted and imported sessions).
+    sa.Column("energy_uncertainty_kwh", sa.Double, nullable=True),
     # True when t1..t4 were given by the sender; else they are computed from the tariff
     # calendar and recomputed when the calendar changes.
     sa.Column("tiers_given", sa.Boolean, nullable=False, server_default=sa.true()),
@@ -142,6 +145,7 @@ readings = sa.Table(
     sa.Column("longitude", sa.Double, nullable=True),
     sa.Column("position_uncertainty_m", sa.Double, nullable=True),
     sa.Column("odometer_km", sa.Double, nullable=True),
+    sa.Column("speed_kmh", sa.Double, nullable=True),
     # Fields of the reading we do not interpret (currents, voltages, ...), kept as given.
     sa.Column("extra_json", sa.Text, nullable=True),
 )

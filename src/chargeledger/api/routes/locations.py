@@ -124,6 +124,7 @@ async def replace_location(
             latitude=body.latitude,
             longitude=body.longitude,
             radius_m=body.radius,
+            now_ms=context.now_ms,
             detector_config=context.state.settings.detector_config,
         )
     return json_response(location_resource(row))
@@ -147,6 +148,7 @@ async def delete_location(
             tenant_id=context.principal.tenant_id,
             entity_id=entityId,
             location_id=locationId,
+            now_ms=context.now_ms,
             detector_config=context.state.settings.detector_config,
         )
     return Response(status_code=204)

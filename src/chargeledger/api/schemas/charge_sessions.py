@@ -75,6 +75,10 @@ class ChargeRecordData(BaseModel):
         description="Ours: how its energy was measured: counter, power, stateOfCharge "
         "(x battery capacity), or null when posted or not measurable"
     )
+    energyUncertainty: Measurement = Field(  # noqa: N815
+        description="Ours: how far the true energy can be from charge.total.total given the "
+        "data, kWh; the value is null when unknown, and always for posted sessions"
+    )
 
 
 class ChargingRecord(BaseModel):

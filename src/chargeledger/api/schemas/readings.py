@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, Vali
 from chargeledger.api.schemas.common import FiniteFloat, InstantMs, PageOf, Strict, UnitText
 from chargeledger.api.schemas.readings_fast import decode_well_formed
 from chargeledger.domain.session_detection import Reading
-from chargeledger.domain.units import UnknownUnitError, to_km, to_kw, to_kwh
+from chargeledger.domain.units import UnknownUnitError, to_km, to_kmh, to_kw, to_kwh
 from chargeledger.errors import InvalidInputError
 from chargeledger.services.readings import IncomingReading
 
@@ -19,6 +19,11 @@ FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 class MeasurementIn(Strict):
     unit: UnitText
     value: FiniteFloat
+
+
+class SpeedIn(Strict):
+    unit: UnitText = Field(description="km/h, mph or m/s")
+    value: Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class TieredCounterIn(Strict):
@@ -59,6 +64,7 @@ class ReadingIn(BaseModel):
     )
     location: ReadingLocationIn | None = None
     odometer: MeasurementIn | None = Field(default=None, description="km or mi")
+    speed: SpeedIn | None = Field(default=None, description="km/h, mph or m/s")
 
 
 class RejectedReading(BaseModel):
@@ -246,6 +252,7 @@ def convert_reading(
         longitude=None if location is None else location.longitude,
         position_uncertainty_m=None if location is None else location.accuracy,
         odometer_km=converted(parsed.odometer, "odometer", to_km),
+        speed_kmh=converted(parsed.speed, "speed", to_kmh),
     )
     if errors:
         return None, errors

@@ -16,11 +16,17 @@ _Unit = Annotated[str, msgspec.Meta(max_length=20)]
 _Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 _Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 _Accuracy = Annotated[float, msgspec.Meta(ge=0, le=100_000)]
+_Speed = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class _Measurement(msgspec.Struct, forbid_unknown_fields=True):
     unit: _Unit
     value: float
+
+
+class _SpeedMeasurement(msgspec.Struct, forbid_unknown_fields=True):
+    unit: _Unit
+    value: _Speed  # finite too: checked with the other numbers
 
 
 class _Counter(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,6 +55,7 @@ class FastReading(msgspec.Struct, forbid_unknown_fields=True):
     positiveActiveInstantaneousPower: _Measurement | None = None  # noqa: N815
     location: _Location | None = None
     odometer: _Measurement | None = None
+    speed: _SpeedMeasurement | None = None
 
 
 _BATCH = msgspec.json.Decoder(list[FastReading])
@@ -61,6 +68,7 @@ def _numbers(reading: FastReading) -> list[float | None]:
         reading.range,
         reading.positiveActiveInstantaneousPower,
         reading.odometer,
+        reading.speed,
     ):
         if measurement is not None:
             values.append(measurement.value)
@@ -78,6 +86,7 @@ def _units(reading: FastReading) -> list[str]:
             reading.range,
             reading.positiveActiveInstantaneousPower,
             reading.odometer,
+            reading.speed,
             reading.positiveActiveEnergy,
         )
         if part is not None
