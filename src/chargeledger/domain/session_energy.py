@@ -57,9 +57,12 @@ def counter_increments(readings: Sequence[Measured]) -> list[float | None]:
     high = readings[known[0]].energy_counter_kwh
     assert high is not None
     for before, after in itertools.pairwise(known):
-        value = readings[after].energy_counter_kwh
+        value, previous = readings[after].energy_counter_kwh, readings[before].energy_counter_kwh
         assert value is not None
-        if value < high - COUNTER_RESET_DROP_KWH:
+        assert previous is not None
+        # A reset is a sudden drop from one reading to the next; jitter that drifts down over
+        # several readings never adds up to one (it would count the whole register as energy).
+        if value < previous - COUNTER_RESET_DROP_KWH:
             rise, high = value, value  # reset: it counted up from zero since
         else:
             # The highest value counted so far: a jitter back is not counted twice.
