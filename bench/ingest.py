@@ -24,6 +24,10 @@ BATCH = 1000
 STEP = timedelta(seconds=30)  # one reading every 30 s: a batch is 8 h 20 min of a car's day
 
 
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def vehicle_batches(vehicle: int, batches: int) -> list[tuple[list[dict[str, Any]], list[str]]]:
     """A car's readings in batches, and for each batch the timestamps of the readings in it
     that end a session (the first not-charging reading after a charge)."""
@@ -133,10 +137,15 @@ async def _drive(
                             "pageSize": 1000,
                         },
                     )
-                    spans = [(r["data"]["start"], r["data"]["end"]) for r in listed.json()["data"]]
-                    # Listed, ending there (or, when charging resumed within the pause limit,
-                    # inside the session it joined).
-                    if not any(start < ending <= end for start, end in spans):
+                    spans = [
+                        (_instant(r["data"]["start"]), _instant(r["data"]["end"]))
+                        for r in listed.json()["data"]
+                    ]
+                    # Listed, ending in the interval this reading closes (the end is estimated
+                    # inside it), or, when charging resumed within the pause limit, inside the
+                    # session it joined.
+                    stop = _instant(ending)
+                    if not any(start < stop <= end + STEP for start, end in spans):
                         raise RuntimeError(f"session ending {ending} not listed after its batch")
                     delays.append(time.monotonic() - sent)
                 progress[vehicle] += 1
