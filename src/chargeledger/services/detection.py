@@ -94,8 +94,10 @@ async def redetect(
         # The readings reach past the margin (to the reading before it, and on while a charge
         # runs across an end): the sessions stored there are replaced too, so they must be
         # in hand, and whole.
-        span_start = min(window_start - margin, window[0].timestamp_ms if window else 0)
-        span_end = max(window_end + margin, window[-1].timestamp_ms if window else 0)
+        span_start, span_end = window_start - margin, window_end + margin
+        if window:
+            span_start = min(span_start, window[0].timestamp_ms)
+            span_end = max(span_end, window[-1].timestamp_ms)
         stored = await sessions_repository.detected_overlapping(
             connection, entity_id=entity.id, from_ms=span_start, to_ms=span_end
         )
