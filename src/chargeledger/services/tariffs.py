@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.charge_record import TieredEnergyKwh
-from chargeledger.domain.session_detection import DetectorConfig
+from chargeledger.domain.session_detection import DetectorConfig, measure_energy
 from chargeledger.domain.tariffs import (
     CalendarVersion,
     EnergyInterval,
@@ -25,6 +25,7 @@ from chargeledger.errors import location_not_found
 from chargeledger.services.entities import get_entity
 from chargeledger.storage import charge_sessions as sessions_repository
 from chargeledger.storage import locations as locations_repository
+from chargeledger.storage import readings as readings_repository
 from chargeledger.storage import tariff_calendars as calendars_repository
 
 
@@ -130,11 +131,19 @@ async def calendar_versions(
     )
 
 
-def session_profile(session: sa.Row[Any]) -> list[EnergyInterval]:
-    """The energy-over-time of a posted or OCPP session, as its tariff split needs it: spread
-    evenly over the session. (Sessions from readings are split by the detector, which knows
-    where in their edge intervals the energy lies.)"""
-    return constant_power_profile(session.start_ms, session.end_ms, session.energy_kwh)
+async def session_profile(
+    connection: AsyncConnection, *, session: sa.Row[Any], config: DetectorConfig
+) -> Sequence[EnergyInterval]:
+    """The energy-over-time of a posted or OCPP session, as its tariff split needs it: an OCPP
+    transaction's meter values, from its start to its stop; a posted total spread evenly.
+    (Sessions from readings are split by the detector, which knows where in their edge
+    intervals the energy lies.)"""
+    if session.source == "external" or session.energy_method is None:
+        return constant_power_profile(session.start_ms, session.end_ms, session.energy_kwh)
+    readings = await readings_repository.domain_readings_between(
+        connection, entity_id=session.entity_id, from_ms=session.start_ms, to_ms=session.end_ms
+    )
+    return measure_energy(readings, config).profile
 
 
 async def resplit_sessions(
@@ -152,6 +161,7 @@ async def resplit_sessions(
     from chargeledger.services.detection import redetect
 
     book = await load_calendar_book(connection, entity_id=entity.id)
+    capacity_config = with_capacity(config, entity.battery_capacity_kwh)
     sessions = await sessions_repository.with_computed_tiers(
         connection, entity_id=entity.id, ending_after_ms=ending_after_ms
     )
@@ -169,7 +179,7 @@ async def resplit_sessions(
         if session.source == "readings":
             continue
         tiers = split_energy(
-            session_profile(session),
+            await session_profile(connection, session=session, config=capacity_config),
             book.for_location(best_match_id(session.location_matches_json)),
         )
         values = tier_values(tiers)

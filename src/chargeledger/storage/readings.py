@@ -25,22 +25,6 @@ async def insert_new(connection: AsyncConnection, rows: Sequence[dict[str, Any]]
     return {row.timestamp_ms for row in result}
 
 
-async def between(
-    connection: AsyncConnection, *, entity_id: UUID, from_ms: int, to_ms: int
-) -> Sequence[sa.Row[Any]]:
-    """Readings with from <= timestamp <= to, oldest first."""
-    result = await connection.execute(
-        sa.select(readings)
-        .where(
-            readings.c.entity_id == entity_id,
-            readings.c.timestamp_ms >= from_ms,
-            readings.c.timestamp_ms <= to_ms,
-        )
-        .order_by(readings.c.timestamp_ms)
-    )
-    return result.all()
-
-
 async def list_page(
     connection: AsyncConnection,
     *,
@@ -134,23 +118,6 @@ async def domain_readings_between(
         .order_by(readings.c.timestamp_ms)
     )
     return [Reading(*row) for row in result]
-
-
-def to_domain(row: sa.Row[Any]) -> Reading:
-    return Reading(
-        timestamp_ms=row.timestamp_ms,
-        soc_pct=row.soc_pct,
-        range_km=row.range_km,
-        is_charging=row.is_charging,
-        is_plugged_in=row.is_plugged_in,
-        energy_counter_kwh=row.energy_total_kwh,
-        power_kw=row.power_kw,
-        latitude=row.latitude,
-        longitude=row.longitude,
-        position_uncertainty_m=row.position_uncertainty_m,
-        odometer_km=row.odometer_km,
-        speed_kmh=row.speed_kmh,
-    )
 
 
 async def time_span(connection: AsyncConnection, *, entity_id: UUID) -> tuple[int, int] | None:
