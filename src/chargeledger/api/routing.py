@@ -20,6 +20,14 @@ def is_json_media_type(content_type: str) -> bool:
     )
 
 
+async def _discard_body(request: Request) -> None:
+    """Read the refused body to its end (the body-size middleware bounds it) before answering:
+    a client still sending a chunked body would otherwise see its connection closed instead of
+    reading the 415, which a loaded machine makes likely."""
+    async for _ in request.stream():
+        pass
+
+
 class JsonBodyRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -33,10 +41,12 @@ class JsonBodyRoute(APIRoute):
                 if request.headers.get("content-length", "0") != "0" or (
                     "transfer-encoding" in request.headers
                 ):
+                    await _discard_body(request)
                     return problem_response(
                         415, "the request has a body but no Content-Type; send application/json"
                     )
             elif not is_json_media_type(content_type):
+                await _discard_body(request)
                 return problem_response(
                     415, f"Content-Type {content_type} is not supported; send application/json"
                 )
