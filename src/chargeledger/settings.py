@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     bench_routes: bool = False
     # An OCPP transaction whose charger has said nothing for this long is closed by us.
     ocpp_transaction_timeout_hours: float = Field(default=24, gt=0)
+    # A charger connection silent this long is checked with a call it must answer within the
+    # timeout, else closed (ingest/ocpp/registry.py); 0 turns the checks off.
+    ocpp_ping_interval_seconds: float = Field(default=120, ge=0)
+    ocpp_ping_timeout_seconds: float = Field(default=30, gt=0)
 
     @property
     def detector_config(self) -> DetectorConfig:

@@ -177,6 +177,8 @@ async def test_different_content_under_same_external_id_is_a_correction(
         "method": "external",
         "energyMethod": None,
         "energyUncertainty": {"unit": "kWh", "value": None},
+        "idTag": None,
+        "meterEvidence": None,
     }
     assert await get_ok(api, entity["id"], first["id"]) == corrected
     assert await listed(api, entity["id"]) == [corrected]

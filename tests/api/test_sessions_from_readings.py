@@ -223,6 +223,8 @@ async def test_overnight_at_home_across_the_belgian_day_night_boundary(api: Tena
             "method": "isCharging",
             "energyMethod": "counter",
             "energyUncertainty": {"unit": "kWh", "value": 0.1},
+            "idTag": None,
+            "meterEvidence": None,
         },
         "entityId": entity["id"],
         "id": session["id"],
@@ -591,6 +593,8 @@ async def test_a_session_from_state_of_charge_and_battery_capacity(api: TenantAp
         "method": "stateOfCharge",
         "energyMethod": "stateOfCharge",
         "energyUncertainty": {"unit": "kWh", "value": 0.29},
+        "idTag": None,
+        "meterEvidence": None,
     }
 
 

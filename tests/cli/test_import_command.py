@@ -48,6 +48,8 @@ EXPECTED_KWH: dict[str, Any] = {
     "method": "external",
     "energyMethod": None,
     "energyUncertainty": {"unit": "kWh", "value": None},
+    "idTag": None,
+    "meterEvidence": None,
 }
 EXPECTED_WH: dict[str, Any] = {
     "charge": {
@@ -67,6 +69,8 @@ EXPECTED_WH: dict[str, Any] = {
     "method": "external",
     "energyMethod": None,
     "energyUncertainty": {"unit": "kWh", "value": None},
+    "idTag": None,
+    "meterEvidence": None,
 }
 EXPECTED_LAST_TOTAL = {"t1": 3.0, "t2": 0.0, "t3": 0.0, "t4": 0.0, "total": 3.0, "unit": "kWh"}
 
@@ -245,6 +249,8 @@ async def test_jsonl_good_lines_are_stored_and_bad_lines_reported_by_line_number
             "method": "external",
             "energyMethod": None,
             "energyUncertainty": {"unit": "kWh", "value": None},
+            "idTag": None,
+            "meterEvidence": None,
         },
         {
             "charge": {
@@ -261,6 +267,8 @@ async def test_jsonl_good_lines_are_stored_and_bad_lines_reported_by_line_number
             "method": "external",
             "energyMethod": None,
             "energyUncertainty": {"unit": "kWh", "value": None},
+            "idTag": None,
+            "meterEvidence": None,
         },
     ]
 

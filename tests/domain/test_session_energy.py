@@ -73,6 +73,16 @@ def test_a_reset_drop_counts_from_zero() -> None:
     assert increments == pytest.approx([0.4, 1.0])
 
 
+def test_a_drop_to_more_than_a_charger_could_count_since_is_unknown_not_energy() -> None:
+    """5002.0 -> 4950.0 in 5 minutes: a counter reset to zero cannot show 4950 kWh five
+    minutes later (500 kW, more than any car charges at, gives 41.7 kWh). A swapped meter or
+    readings out of order: that interval's energy is unknown, and counting goes on from the
+    new value (4950.0 -> 4951.0: 1 kWh)."""
+    increments = counter_increments(counted((0, 5002.0), (5, 4950.0), (10, 4951.0)))
+    assert increments[0] is None
+    assert increments[1] == pytest.approx(1.0)
+
+
 def test_a_drop_just_over_1_kwh_is_a_reset() -> None:
     # 10.0 -> 8.5: 1.5 kWh down, more than 1: a reset, so 8.5 kWh counted up from zero.
     # Then 8.5 -> 9.0: 0.5 kWh.

@@ -285,6 +285,8 @@ def _event(
         connector_id=1,
         id_token=id_token,
         stopped_reason="EVDisconnected" if event_type == "Ended" else None,
+        # What the handler digests from the call's payload: here, what the test varies.
+        digest=f"{event_type}|{key}|{seq_no}|{minute}|{id_token}",
     )
 
 
@@ -323,14 +325,15 @@ async def test_updated_events_waiting_together_are_grouped_and_each_stored_once(
         assert transaction.last_message_ms == NOW_MS + 3
 
 
-async def test_a_repeated_seq_no_changes_nothing_within_a_batch_or_after(
+async def test_a_repeated_event_changes_nothing_within_a_batch_or_after(
     database: Database, writer: MeterValueWriter
 ) -> None:
+    """The same event again (the same content, so the same digest) is a repeat: its
+    samples are not stored again, whether it comes in the same batch or later."""
     (station,) = await _stations(database, 1)
     key = await _start_201(database, station)
     first = _event("Updated", key, 1, 5)
-    # The same seqNo again, with a different value: a repeat, not news.
-    repeat = dataclasses.replace(first, samples=[_sample(6, 99.0)])
+    repeat = dataclasses.replace(first, samples=[_sample(6, 99.0)])  # same digest
     await asyncio.gather(
         writer.record_update(station, first, now_ms=NOW_MS),
         writer.record_update(station, repeat, now_ms=NOW_MS),
@@ -343,6 +346,24 @@ async def test_a_repeated_seq_no_changes_nothing_within_a_batch_or_after(
         (START_MS, 1.0),
         (START_MS + 5 * 60_000, 6.0),
     ]
+
+
+async def test_a_reused_seq_no_with_other_content_is_stored(
+    database: Database, writer: MeterValueWriter
+) -> None:
+    """Stations reuse seqNos (simulators send the same one every time, stations restart the
+    count after a reboot): an event with a seqNo seen before but other content is news."""
+    (station,) = await _stations(database, 1)
+    key = await _start_201(database, station)
+    await asyncio.gather(
+        writer.record_update(station, _event("Updated", key, 0, 5), now_ms=NOW_MS),
+        writer.record_update(station, _event("Updated", key, 0, 6), now_ms=NOW_MS),
+    )
+    await writer.record_update(station, _event("Updated", key, 0, 7), now_ms=NOW_MS + 1)
+
+    transaction = await _transaction(database, station, key)
+    stored = await _stored_samples(database, transaction.id)
+    assert [s.timestamp_ms for s in stored] == [START_MS + m * 60_000 for m in (0, 5, 6, 7)]
 
 
 async def test_an_update_before_its_start_takes_the_per_call_path_and_makes_the_transaction(

@@ -125,6 +125,8 @@ async def test_migration_0004_builds_the_record_of_sessions_stored_before_it(
             old_columns = {c.name for c in charge_sessions.columns} - {
                 "record_json",
                 "energy_uncertainty_kwh",  # added by 0005
+                "id_tag",  # added by 0006
+                "meter_evidence",  # added by 0006
             }
             values = {
                 "entity_id": entity_id, "id": session_id, "external_id": "old",
@@ -203,7 +205,8 @@ async def test_migration_0005_adds_speed_and_energy_uncertainty_to_every_record(
             records_before = {}
             for session in sessions:
                 record = orjson.loads(charge_record_json(session))
-                del record["data"]["energyUncertainty"]
+                for later in ("energyUncertainty", "idTag", "meterEvidence"):
+                    del record["data"][later]
                 records_before[session["id"]] = orjson.dumps(record).decode()
             async with database.write() as connection:
                 await connection.execute(
@@ -249,9 +252,16 @@ async def test_migration_0005_adds_speed_and_energy_uncertainty_to_every_record(
                 assert uncertainty is None
                 record = orjson.loads(record_json)
                 data_keys = list(record["data"])
-                assert data_keys[-2:] == ["energyMethod", "energyUncertainty"]
+                # 0006 adds idTag and meterEvidence after it (tested below).
+                assert data_keys[-4:] == [
+                    "energyMethod",
+                    "energyUncertainty",
+                    "idTag",
+                    "meterEvidence",
+                ]
                 assert record["data"]["energyUncertainty"] == {"unit": "kWh", "value": None}
-                del record["data"]["energyUncertainty"]
+                for later in ("energyUncertainty", "idTag", "meterEvidence"):
+                    del record["data"][later]
                 assert orjson.dumps(record).decode() in records_before.values()
 
             await asyncio.to_thread(command.downgrade, alembic_config(url), "0004")
@@ -273,6 +283,114 @@ async def test_migration_0005_adds_speed_and_energy_uncertainty_to_every_record(
             assert "speed_kmh" not in reading_columns
             assert {row.id: row.record_json for row in stored} == records_before
 
+            await upgrade_to_head_async(url)
+            assert await _schema_differences(database) == []
+        finally:
+            await database.dispose()
+
+
+async def test_migration_0006_keys_events_by_content_and_gives_sessions_their_id_tag(
+    tmp_path: Path,
+) -> None:
+    """Upgrading from 0005: TransactionEvents recorded by seqNo keep their rows (keyed by a
+    digest of that seqNo); an OCPP session gains its transaction's idTag, in its column and
+    in its record (data.idTag; data.meterEvidence null). Downgrading gives back the rows by
+    seqNo and the records without the two fields."""
+    async with fresh_database(tmp_path, name_hint="m0006") as url:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "0005")
+        database = Database(url)
+        try:
+            tenant_id, entity_id = uuid4(), uuid4()
+            session_id, transaction_id = uuid4(), uuid4()
+            record_0005 = orjson.dumps(
+                {"data": {"method": "ocpp", "energyUncertainty": None}, "id": str(session_id)}
+            ).decode()
+            uuid_params = ("entity_id", "id", "tenant_id", "session_id", "transaction_id")
+
+            async def insert(connection: object, table: str, row: dict[str, object]) -> None:
+                statement = sa.text(
+                    f"INSERT INTO {table} ({', '.join(row)}) "
+                    f"VALUES ({', '.join(':' + name for name in row)})"
+                ).bindparams(
+                    *(sa.bindparam(name, type_=sa.Uuid) for name in row if name in uuid_params)
+                )
+                await connection.execute(statement, row)  # type: ignore[attr-defined]
+
+            async with database.write() as connection:
+                await insert(connection, "tenants", {"id": tenant_id, "name": "t", "created_ms": 0})
+                await insert(
+                    connection,
+                    "entities",
+                    {
+                        "id": entity_id, "tenant_id": tenant_id, "type": "ChargePoint",
+                        "name": "cp", "identifier": "CP-1", "properties_json": "{}",
+                        "capture_charge_sessions": True, "created_ms": 0,
+                    },
+                )  # fmt: skip
+                await insert(
+                    connection,
+                    "charge_sessions",
+                    {
+                        "entity_id": entity_id, "id": session_id, "external_id": "ocpp:x",
+                        "start_ms": 1_000, "end_ms": 3_601_000, "created_ms": 5, "updated_ms": 5,
+                        "energy_kwh": 11.0, "t1_kwh": 11.0, "t2_kwh": 0.0, "t3_kwh": 0.0,
+                        "t4_kwh": 0.0, "average_power_kw": 11.0, "location_matches_json": "[]",
+                        "source": "ocpp", "method": "ocpp", "energy_method": "counter",
+                        "tiers_given": False, "record_json": record_0005,
+                    },
+                )  # fmt: skip
+                await insert(
+                    connection,
+                    "ocpp_transactions",
+                    {
+                        "id": transaction_id, "entity_id": entity_id, "transaction_key": "tx-1",
+                        "id_tag": "RFID-7", "start_ms": 1_000, "stop_ms": 3_601_000,
+                        "status": "stopped", "last_message_ms": 9, "needs_session": False,
+                        "session_id": session_id, "created_ms": 1,
+                    },
+                )  # fmt: skip
+                for seq_no, event_type in ((0, "Started"), (1, "Ended")):
+                    await insert(
+                        connection,
+                        "ocpp_transaction_events",
+                        {
+                            "transaction_id": transaction_id, "seq_no": seq_no,
+                            "event_type": event_type, "timestamp_ms": 1_000, "received_ms": 9,
+                        },
+                    )  # fmt: skip
+
+            await upgrade_to_head_async(url)
+            assert await _schema_differences(database) == []
+            async with database.read() as connection:
+                events = (
+                    await connection.execute(
+                        sa.text(
+                            "SELECT digest, seq_no FROM ocpp_transaction_events ORDER BY seq_no"
+                        )
+                    )
+                ).all()
+                session = (
+                    await connection.execute(
+                        sa.text("SELECT id_tag, meter_evidence, record_json FROM charge_sessions")
+                    )
+                ).one()
+            assert [tuple(row) for row in events] == [("seqNo:0", 0), ("seqNo:1", 1)]
+            assert (session.id_tag, session.meter_evidence) == ("RFID-7", None)
+            data = orjson.loads(session.record_json)["data"]
+            assert (data["idTag"], data["meterEvidence"]) == ("RFID-7", None)
+
+            await asyncio.to_thread(command.downgrade, alembic_config(url), "0005")
+            async with database.read() as connection:
+                events = (
+                    await connection.execute(
+                        sa.text(
+                            "SELECT seq_no, event_type FROM ocpp_transaction_events ORDER BY seq_no"
+                        )
+                    )
+                ).all()
+                record = await connection.scalar(sa.text("SELECT record_json FROM charge_sessions"))
+            assert [tuple(row) for row in events] == [(0, "Started"), (1, "Ended")]
+            assert "idTag" not in orjson.loads(record)["data"]
             await upgrade_to_head_async(url)
             assert await _schema_differences(database) == []
         finally:

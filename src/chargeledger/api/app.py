@@ -30,6 +30,7 @@ from chargeledger.api.routes import (
 )
 from chargeledger.api.schemas.common import Problem
 from chargeledger.api.schemas.readings import ReadingIn
+from chargeledger.domain import location_matching
 from chargeledger.services.auth import configure_secret_hashing
 from chargeledger.services.keys import load_signing_keys
 from chargeledger.services.ocpp import close_silent_transactions
@@ -64,8 +65,10 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
             try:
                 yield
             finally:
+                await state.connections.close()
                 await state.meter_writer.close()
             return
+        location_matching.preload()
         database = Database(settings.database_url, pool_size=settings.database_pool_size)
         async with database.write() as connection:
             keys = await load_signing_keys(
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.chargeledger.connections.close()
             await app.state.chargeledger.meter_writer.close()
             await database.dispose()
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
 from chargeledger.errors import UnauthorizedError
+from chargeledger.ingest.ocpp.registry import ConnectionRegistry
 from chargeledger.services.auth import (
     Principal,
     check_client_active,
@@ -38,9 +39,17 @@ class AppState:
     clock_ms: Callable[[], int] = system_clock_ms
     # One per process: the chargers' meter values are stored in group commits.
     meter_writer: MeterValueWriter = field(init=False)
+    # One per process: the chargers connected to it.
+    connections: ConnectionRegistry = field(init=False)
 
     def __post_init__(self) -> None:
         self.meter_writer = MeterValueWriter(self.database)
+        self.connections = ConnectionRegistry(
+            self.database,
+            ping_interval_s=self.settings.ocpp_ping_interval_seconds,
+            ping_timeout_s=self.settings.ocpp_ping_timeout_seconds,
+            clock_ms=self.clock_ms,
+        )
 
 
 async def app_state(request: Request) -> AppState:

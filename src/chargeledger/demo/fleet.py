@@ -242,6 +242,10 @@ def simulate(until: date) -> dict[str, list[ChargingEvent]]:
                 )
             )
         day += timedelta(days=1)
+    # In time order: the wallbox's visitors (afternoon) were appended after the Tesla's
+    # evening charge of the same day, and its meter counts in the order events are posted.
+    for entity_events in events.values():
+        entity_events.sort(key=lambda event: event.start)
     return events
 
 

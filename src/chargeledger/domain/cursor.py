@@ -26,6 +26,7 @@ class CursorKind(IntEnum):
     ENTITIES = 2
     READINGS = 3
     LOCATIONS = 4
+    OCPP_EVENTS = 5
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,25 @@ def parse_instant_ms(text: str) -> int:
     return instant_ms
 
 
+# A charger's timestamp: as RFC 3339 but the zone may be missing (a common deviation).
+_ZONELESS = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?$",
+    re.ASCII,
+)
+
+
+def parse_charger_instant(text: str, *, zoneless_as_utc: bool) -> tuple[int, bool]:
+    """A charger's timestamp as UTC epoch milliseconds, and whether it lacked a time zone.
+
+    OCPP requires a zone; many chargers leave it out and mean UTC. Read so only when the
+    charger is configured to be tolerated (`zoneless_as_utc`); otherwise refused as usual.
+    """
+    stripped = text.strip()
+    if zoneless_as_utc and _ZONELESS.match(stripped):
+        return parse_instant_ms(stripped + "Z"), True
+    return parse_instant_ms(stripped), False
+
+
 def datetime_to_ms(instant: datetime) -> int:
     if instant.tzinfo is None:
         raise InvalidInstantError("a datetime without a time zone is not an instant")

@@ -75,6 +75,13 @@ def _distances_m(
     return result
 
 
+def preload() -> None:
+    """Import what matching needs now. A server calls this before it serves: imported on
+    the first match instead, scipy.stats held the event loop (and every charger connected
+    to it) for a second."""
+    import scipy.stats  # noqa: F401
+
+
 def _inside_probabilities(
     distances_m: FloatArray, radius_m: float, sigmas_m: FloatArray
 ) -> FloatArray:

@@ -5,14 +5,19 @@ and multiplier, phase and location. What we keep per instant: the import energy 
 kWh, active import power in kW, and the car's state of charge. Where a charger reports per
 phase only, the phases are added up; a total (no phase) wins over per-phase values, and the
 outlet (the default location) over the inlet.
+
+A value that cannot be used (not a number, an unknown unit, a state of charge of -1) is
+dropped with its reason, and the rest of the call is kept: one bad value must not cost the
+energy register next to it. Signed values (OCMF and the like) are kept apart as evidence.
 """
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chargeledger.domain.instants import InvalidInstantError, parse_instant_ms
+from chargeledger.domain.instants import InvalidInstantError, parse_charger_instant
 from chargeledger.domain.session_detection import Reading
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -22,7 +27,18 @@ STATE_OF_CHARGE = "SoC"
 # Divisors, not factors: 1235850 / 1000 is 1235.85, 1235850 * 0.001 is not quite.
 _WH_PER_UNIT_OF_ENERGY = {"Wh": 1000.0, "kWh": 1.0}
 _W_PER_UNIT_OF_POWER = {"W": 1000.0, "kW": 1.0}
-_PHASE_TOTALS = ("L1", "L2", "L3")  # to-neutral phases; line-to-line ones are not added up
+# To-neutral phases, as 1.6 and 2.0.1 name them ("L1" and "L1-N" alike); line-to-line ones
+# ("L1-L2") are not added up.
+_PHASE_OF = {"L1": "L1", "L2": "L2", "L3": "L3", "L1-N": "L1", "L2-N": "L2", "L3-N": "L3"}
+
+
+# Beyond these a value is a broken meter or a unit mix-up, never a charge: 1 TWh on a
+# register, 100 MW of power. Such a value is dropped (and why is recorded), not stored.
+MAX_REGISTER_KWH = 1e9
+MAX_POWER_KW = 1e5
+# OCPP 1.6 marks a signed value by its format; its value is then the signed text, no number.
+SIGNED_DATA_FORMAT = "SignedData"
+_MAX_VALUE_TEXT = 80  # how much of an unusable value is kept to say what it was
 
 
 class InvalidMeterValueError(ValueError):
@@ -47,13 +63,53 @@ class Sample:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class DroppedValue:
+    """A sampled value (or a whole meter value) that could not be used, and why."""
+
+    measurand: str
+    value: str  # as sent, cut short
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedMeterValue:
+    """A signed meter reading as sent (OCMF or another format), kept as evidence."""
+
+    timestamp_ms: int
+    context: str | None  # Transaction.Begin, Transaction.End, Sample.Periodic, ...
+    measurand: str
+    data: str  # 1.6: the sampled value's text; 2.0.1: signedMeterData
+    encoding_method: str | None = None  # 2.0.1 only, e.g. "OCMF"
+    signing_method: str | None = None  # 2.0.1 only
+    public_key: str | None = None  # 2.0.1 only, as sent (may be empty)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterValuesRead:
+    """What a call's meter values give: usable samples, the values dropped, signed values,
+    and how many timestamps without a time zone were read as UTC (a tolerated deviation)."""
+
+    samples: list[Sample]
+    dropped: list[DroppedValue]
+    signed: list[SignedMeterValue]
+    zoneless_timestamps: int = 0
+
+
+def _text(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= _MAX_VALUE_TEXT else text[: _MAX_VALUE_TEXT - 1] + "…"
+
+
 def _number(value: Any) -> float:
+    if isinstance(value, bool):  # JSON true is not 1
+        raise InvalidMeterValueError(f"sampled value '{_text(value)}' is not a number")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidMeterValueError(f"sampled value '{value}' is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidMeterValueError(f"sampled value '{_text(value)}' is not a number") from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise InvalidMeterValueError(f"sampled value '{value}' is not a finite number")
+        raise InvalidMeterValueError(f"sampled value '{_text(value)}' is not a finite number")
     return number
 
 
@@ -62,69 +118,173 @@ def _unit_and_factor(sampled: Mapping[str, Any], default_unit: str) -> tuple[str
     unit_of_measure = sampled.get("unit_of_measure")
     if isinstance(unit_of_measure, Mapping):
         unit = str(unit_of_measure.get("unit") or default_unit)
-        multiplier = int(unit_of_measure.get("multiplier") or 0)
+        multiplier = unit_of_measure.get("multiplier") or 0
+        if not isinstance(multiplier, int) or not -9 <= multiplier <= 9:
+            raise InvalidMeterValueError(f"multiplier '{_text(multiplier)}' is not -9 to 9")
         return unit, 10.0**multiplier
     return str(sampled.get("unit") or default_unit), 1.0
 
 
-def _pick(values: Sequence[tuple[str | None, str, float]]) -> float | None:
-    """One value from (phase, location, value) triples: the outlet's total, else the sum of
-    its to-neutral phases; the same for any other location if the outlet says nothing."""
-    if not values:
-        return None
-    by_location: dict[str, list[tuple[str | None, float]]] = defaultdict(list)
+def _pick(values: Sequence[tuple[str | None, str, float | None]]) -> float | None:
+    """One value from (phase, location, value) triples, a value None where it was dropped:
+    the outlet's total, else the sum of its to-neutral phases; the same for any other
+    location if the outlet says nothing usable. A sum with a phase dropped is no total: it
+    is unknown (None), never a partial sum, which a register would read as a reset."""
+    by_location: dict[str, list[tuple[str | None, float | None]]] = defaultdict(list)
     for phase, location, value in values:
         by_location[location].append((phase, value))
-    chosen = by_location.get("Outlet") or next(iter(by_location.values()))
-    totals = [value for phase, value in chosen if phase is None]
+    usable = {
+        location: entries
+        for location, entries in by_location.items()
+        if any(value is not None for _, value in entries)
+    }
+    if not usable:
+        return None
+    chosen = usable.get("Outlet") or next(iter(usable.values()))
+    totals = [value for phase, value in chosen if phase is None and value is not None]
+    # (A phase that is not a string is junk from a charger that skipped validation.)
     if totals:
         return totals[-1]
-    phases = {phase: value for phase, value in chosen if phase in _PHASE_TOTALS}
+    phases = [
+        (_PHASE_OF[phase], value)
+        for phase, value in chosen
+        if isinstance(phase, str) and phase in _PHASE_OF
+    ]
     if phases:
-        return sum(phases.values())
-    return chosen[-1][1]
+        per_phase = {phase: value for phase, value in phases if value is not None}
+        if any(phase not in per_phase for phase, _ in phases):
+            return None  # a phase with no usable value: the sum is unknown
+        return sum(per_phase.values())
+    kept = [value for _, value in chosen if value is not None]
+    return kept[-1] if kept else None
 
 
-def sample_from_meter_value(meter_value: Mapping[str, Any]) -> Sample:
-    """One OCPP MeterValue (snake_case keys, as the ocpp package hands them over)."""
+def _energy_kwh(sampled: Mapping[str, Any]) -> float:
+    unit, factor = _unit_and_factor(sampled, "Wh")
+    if unit not in _WH_PER_UNIT_OF_ENERGY:
+        raise InvalidMeterValueError(f"energy unit '{_text(unit)}' is not Wh or kWh")
+    kwh = _number(sampled.get("value")) * factor / _WH_PER_UNIT_OF_ENERGY[unit]
+    if not 0 <= kwh <= MAX_REGISTER_KWH:
+        raise InvalidMeterValueError(
+            f"energy register {kwh:.6g} kWh is not between 0 and {MAX_REGISTER_KWH:.0e} kWh"
+        )
+    return kwh
+
+
+def _power_kw(sampled: Mapping[str, Any]) -> float:
+    unit, factor = _unit_and_factor(sampled, "W")
+    if unit not in _W_PER_UNIT_OF_POWER:
+        raise InvalidMeterValueError(f"power unit '{_text(unit)}' is not W or kW")
+    kw = _number(sampled.get("value")) * factor / _W_PER_UNIT_OF_POWER[unit]
+    if not -MAX_POWER_KW <= kw <= MAX_POWER_KW:
+        raise InvalidMeterValueError(f"power {kw:.6g} kW is beyond {MAX_POWER_KW:.0e} kW")
+    return kw
+
+
+def _soc_pct(sampled: Mapping[str, Any]) -> float:
+    pct = _number(sampled.get("value"))
+    if not 0 <= pct <= 100:
+        raise InvalidMeterValueError(f"state of charge {pct:g} is not 0 to 100 %")
+    return pct
+
+
+_READERS = {ENERGY_REGISTER: _energy_kwh, POWER: _power_kw, STATE_OF_CHARGE: _soc_pct}
+
+
+def _signed(
+    sampled: Mapping[str, Any], timestamp_ms: int, measurand: str
+) -> SignedMeterValue | None:
+    signed = sampled.get("signed_meter_value")  # 2.0.1
+    if isinstance(signed, Mapping):
+        return SignedMeterValue(
+            timestamp_ms=timestamp_ms,
+            context=sampled.get("context"),
+            measurand=measurand,
+            data=str(signed.get("signed_meter_data") or ""),
+            encoding_method=signed.get("encoding_method"),
+            signing_method=signed.get("signing_method"),
+            public_key=signed.get("public_key") or None,
+        )
+    if sampled.get("format") == SIGNED_DATA_FORMAT:  # 1.6
+        return SignedMeterValue(
+            timestamp_ms=timestamp_ms,
+            context=sampled.get("context"),
+            measurand=measurand,
+            data=str(sampled.get("value") or ""),
+        )
+    return None
+
+
+def read_meter_value(
+    meter_value: Mapping[str, Any], *, zoneless_as_utc: bool = False
+) -> MeterValuesRead:
+    """One OCPP MeterValue (snake_case keys, as the ocpp package hands them over). A value
+    that cannot be used is dropped with its reason; the others are kept."""
+    timestamp = meter_value.get("timestamp")
+    sampled_values = meter_value.get("sampled_value") or []
     try:
-        timestamp_ms = parse_instant_ms(str(meter_value.get("timestamp")))
+        timestamp_ms, zoneless = parse_charger_instant(
+            str(timestamp), zoneless_as_utc=zoneless_as_utc
+        )
     except InvalidInstantError as error:
-        raise InvalidMeterValueError(str(error)) from None
-    energy: list[tuple[str | None, str, float]] = []
-    power: list[tuple[str | None, str, float]] = []
-    soc: list[tuple[str | None, str, float]] = []
-    for sampled in meter_value.get("sampled_value") or []:
-        measurand = sampled.get("measurand") or ENERGY_REGISTER
-        phase = sampled.get("phase")
-        location = str(sampled.get("location") or "Outlet")
-        if measurand == ENERGY_REGISTER:
-            unit, factor = _unit_and_factor(sampled, "Wh")
-            if unit not in _WH_PER_UNIT_OF_ENERGY:
-                raise InvalidMeterValueError(f"energy unit '{unit}' is not Wh or kWh")
-            value = _number(sampled.get("value")) * factor / _WH_PER_UNIT_OF_ENERGY[unit]
-            energy.append((phase, location, value))
-        elif measurand == POWER:
-            unit, factor = _unit_and_factor(sampled, "W")
-            if unit not in _W_PER_UNIT_OF_POWER:
-                raise InvalidMeterValueError(f"power unit '{unit}' is not W or kW")
-            value = _number(sampled.get("value")) * factor / _W_PER_UNIT_OF_POWER[unit]
-            power.append((phase, location, value))
-        elif measurand == STATE_OF_CHARGE:
-            soc.append((phase, location, _number(sampled.get("value"))))
-    state_of_charge = _pick(soc)
-    if state_of_charge is not None and not 0 <= state_of_charge <= 100:
-        raise InvalidMeterValueError(f"state of charge {state_of_charge} is not 0 to 100 %")
-    return Sample(
+        return MeterValuesRead(
+            samples=[],
+            dropped=[DroppedValue("timestamp", _text(timestamp), str(error))],
+            signed=[],
+        )
+    # (phase, location, value); value None where the sampled value was dropped.
+    values: dict[str, list[tuple[str | None, str, float | None]]] = {name: [] for name in _READERS}
+    dropped: list[DroppedValue] = []
+    signed: list[SignedMeterValue] = []
+    for sampled in sampled_values:
+        measurand = str(sampled.get("measurand") or ENERGY_REGISTER)
+        signed_value = _signed(sampled, timestamp_ms, measurand)
+        if signed_value is not None:
+            signed.append(signed_value)
+            if sampled.get("format") == SIGNED_DATA_FORMAT:
+                continue  # 1.6: the value is the signed text; the plain value comes apart
+        reader = _READERS.get(measurand)
+        if reader is None:
+            continue  # a measurand the ledger does not keep (voltage, current, ...)
+        value: float | None
+        try:
+            value = reader(sampled)
+        except InvalidMeterValueError as error:
+            dropped.append(DroppedValue(measurand, _text(sampled.get("value")), str(error)))
+            value = None
+        values[measurand].append(
+            (sampled.get("phase"), str(sampled.get("location") or "Outlet"), value)
+        )
+    sample = Sample(
         timestamp_ms=timestamp_ms,
-        energy_kwh=_pick(energy),
-        power_kw=_pick(power),
-        soc_pct=state_of_charge,
+        energy_kwh=_pick(values[ENERGY_REGISTER]),
+        power_kw=_pick(values[POWER]),
+        soc_pct=_pick(values[STATE_OF_CHARGE]),
+    )
+    return MeterValuesRead(
+        samples=[sample], dropped=dropped, signed=signed, zoneless_timestamps=int(zoneless)
     )
 
 
+def read_meter_values(
+    meter_values: Iterable[Mapping[str, Any]], *, zoneless_as_utc: bool = False
+) -> MeterValuesRead:
+    samples: list[Sample] = []
+    dropped: list[DroppedValue] = []
+    signed: list[SignedMeterValue] = []
+    zoneless = 0
+    for meter_value in meter_values:
+        read = read_meter_value(meter_value, zoneless_as_utc=zoneless_as_utc)
+        samples += read.samples
+        dropped += read.dropped
+        signed += read.signed
+        zoneless += read.zoneless_timestamps
+    return MeterValuesRead(samples, dropped, signed, zoneless)
+
+
 def samples_from_meter_values(meter_values: Iterable[Mapping[str, Any]]) -> list[Sample]:
-    return [sample_from_meter_value(meter_value) for meter_value in meter_values]
+    """The usable samples only (values that cannot be used are left out)."""
+    return read_meter_values(meter_values).samples
 
 
 def transaction_readings(
@@ -157,4 +317,23 @@ def transaction_readings(
     first = boundary(start_ms, meter_start_kwh)
     last = boundary(stop_ms, meter_stop_kwh) if stop_ms > start_ms else None
     middle = [by_instant[instant].as_reading() for instant in sorted(by_instant)]
+    if meter_stop_kwh >= meter_start_kwh:
+        middle = _within_meters(middle, meter_start_kwh, meter_stop_kwh)
     return [first, *middle, *([last] if last is not None else [])]
+
+
+def _within_meters(readings: list[Reading], start_kwh: float, stop_kwh: float) -> list[Reading]:
+    """The samples' register held between the transaction's own start and stop meters, and
+    never going back: the charger's meterStart and meterStop are the transaction's energy
+    (what it bills), the samples only its shape. (A simulator's last sample of 1801.34 Wh
+    before a meterStop of 1800 Wh must not make the session 1.34 Wh larger.)"""
+    held: list[Reading] = []
+    floor_kwh = start_kwh
+    for reading in readings:
+        energy = reading.energy_counter_kwh
+        if energy is not None:
+            energy = min(max(energy, floor_kwh), stop_kwh)
+            floor_kwh = energy
+            reading = dataclasses.replace(reading, energy_counter_kwh=energy)
+        held.append(reading)
+    return held

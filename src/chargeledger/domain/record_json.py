@@ -16,6 +16,14 @@ def _measurement(unit: str, value: float | None) -> dict[str, Any]:
     return {"unit": unit, "value": value}
 
 
+def _meter_evidence(status: str | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    # "verified": the energy is the difference of two readings of a calibrated meter whose
+    # signatures check out with the key configured for the charger.
+    return {"status": status, "verified": status == "verified"}
+
+
 def charge_record(session: Mapping[str, Any]) -> dict[str, Any]:
     """The record of a stored session (its column values), keys in the seed's order and
     every key present (an unknown value is null)."""
@@ -54,6 +62,10 @@ def charge_record(session: Mapping[str, Any]) -> dict[str, Any]:
             # How far the true energy can be from charge.total.total. A row from before the
             # column existed (migration 0004 builds records with this code) has none: null.
             "energyUncertainty": _measurement("kWh", session.get("energy_uncertainty_kwh")),
+            # OCPP sessions: who charged (the idTag or idToken that started the transaction)
+            # and what the charger's signed meter values say of the energy; null otherwise.
+            "idTag": session.get("id_tag"),
+            "meterEvidence": _meter_evidence(session.get("meter_evidence")),
         },
         "entityId": str(session["entity_id"]),
         "id": str(session["id"]),

@@ -22,6 +22,9 @@ _HOUR_MS: Final = 3_600_000
 # A counter that drops by more than this was reset (meter swap, firmware update); a smaller
 # drop is a reading jitter, not energy flowing back.
 COUNTER_RESET_DROP_KWH: Final = 1.0
+# More than any car charges at (the fastest public chargers deliver about 400 kW): a counter
+# that reset to zero cannot show more than this much energy since.
+MAX_CHARGING_POWER_KW: Final = 500.0
 # A rise below this is float noise of unit conversion, not energy (a Wh is 0.001).
 COUNTER_NOISE_KWH: Final = 0.0005
 # Registers are reported to at most the Wh; coarser counters (0.1 kWh) are found in the data.
@@ -60,21 +63,27 @@ def counter_increments(readings: Sequence[Measured]) -> list[float | None]:
         value, previous = readings[after].energy_counter_kwh, readings[before].energy_counter_kwh
         assert value is not None
         assert previous is not None
+        span_ms = readings[after].timestamp_ms - readings[before].timestamp_ms
+        rise: float | None
         # A reset is a sudden drop from one reading to the next; jitter that drifts down over
         # several readings never adds up to one (it would count the whole register as energy).
         if value < previous - COUNTER_RESET_DROP_KWH:
-            rise, high = value, value  # reset: it counted up from zero since
+            # Reset to zero, it counted up since: only if no charger could have counted that
+            # much in the time. A drop to a large value is a swapped meter or readings out of
+            # order, not energy: the interval's energy is unknown (a reading of 7,600 kWh
+            # after a drop once made a 7,600 kWh session).
+            plausible = value <= MAX_CHARGING_POWER_KW * max(span_ms, 0) / 3_600_000
+            rise, high = (value if plausible else None), value
         else:
             # The highest value counted so far: a jitter back is not counted twice.
             rise, high = max(0.0, value - high), max(high, value)
-        span_ms = readings[after].timestamp_ms - readings[before].timestamp_ms
         for i in range(before, after):
             share = (
                 (readings[i + 1].timestamp_ms - readings[i].timestamp_ms) / span_ms
                 if span_ms > 0
                 else 1.0 / (after - before)
             )
-            increments[i] = rise * share
+            increments[i] = None if rise is None else rise * share
     return increments
 
 

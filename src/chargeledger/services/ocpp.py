@@ -11,6 +11,7 @@ session is still owed (`needs_session`), so a crash between the two loses nothin
 import asyncio
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -21,7 +22,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.location_matching import Position
-from chargeledger.domain.meter_values import Sample, transaction_readings
+from chargeledger.domain.meter_evidence import EvidenceAssessment, assess
+from chargeledger.domain.meter_values import Sample, SignedMeterValue, transaction_readings
+from chargeledger.domain.ocmf import load_public_key
 from chargeledger.domain.session_detection import (
     DetectedSession,
     DetectionMethod,
@@ -60,6 +63,9 @@ class Station:
     identity: str
     entity_id: UUID
     tenant_id: UUID
+    # Deviations tolerated for this charger (its OCPP settings), as when it connected.
+    zoneless_timestamps_as_utc: bool = False
+    numbers_as_strings: bool = False
 
 
 # --- credentials and connections --------------------------------------------------------
@@ -118,7 +124,13 @@ async def authenticate_station(
         return None
     if station is None:
         return None
-    return Station(identity=identity, entity_id=station.entity_id, tenant_id=station.tenant_id)
+    return Station(
+        identity=identity,
+        entity_id=station.entity_id,
+        tenant_id=station.tenant_id,
+        zoneless_timestamps_as_utc=bool(station.zoneless_timestamps_as_utc),
+        numbers_as_strings=bool(station.numbers_as_strings),
+    )
 
 
 async def station_known(database: Database, *, identity: str) -> bool:
@@ -233,6 +245,7 @@ async def record_meter_values(
     transaction_key: str | None,
     samples: list[Sample],
     now_ms: int,
+    signed: Sequence[SignedMeterValue] = (),
 ) -> UUID | None:
     """Meter values: readings of the charge point and, with a known transaction, samples of
     it. Late ones for a finished transaction return its id: its session must be redone."""
@@ -249,7 +262,10 @@ async def record_meter_values(
         added = await ocpp_repository.add_samples(
             connection, transaction_id=transaction.id, samples=samples
         )
-        redo = added > 0 and transaction.status != "open"
+        await ocpp_repository.add_signed_values(
+            connection, transaction_id=transaction.id, signed=signed, received_ms=now_ms
+        )
+        redo = (added > 0 or bool(signed)) and transaction.status != "open"
         await ocpp_repository.update_transaction(
             connection,
             transaction_id=transaction.id,
@@ -269,6 +285,7 @@ async def record_stop_v16(
     reason: str | None,
     samples: list[Sample],
     now_ms: int,
+    signed: Sequence[SignedMeterValue] = (),
 ) -> UUID:
     """A 1.6 StopTransaction. For a transaction we never saw start (its StartTransaction was
     lost), the stop is still recorded, so it can be matched up or looked into later."""
@@ -306,9 +323,15 @@ async def record_stop_v16(
             await ocpp_repository.add_samples(
                 connection, transaction_id=transaction_id, samples=samples
             )
+            await ocpp_repository.add_signed_values(
+                connection, transaction_id=transaction_id, signed=signed, received_ms=now_ms
+            )
             return transaction_id
         await ocpp_repository.add_samples(
             connection, transaction_id=transaction.id, samples=samples
+        )
+        await ocpp_repository.add_signed_values(
+            connection, transaction_id=transaction.id, signed=signed, received_ms=now_ms
         )
         await ocpp_repository.update_transaction(
             connection,
@@ -334,14 +357,19 @@ class TransactionEventV201:
     connector_id: int | None
     id_token: str | None
     stopped_reason: str | None
+    # What makes a repeat a repeat: a digest of the event's content (seqNo included), since
+    # stations reuse seqNos.
+    digest: str = ""
+    signed: tuple[SignedMeterValue, ...] = ()
 
 
 async def record_transaction_event_v201(
     database: Database, station: Station, event: TransactionEventV201, *, now_ms: int
 ) -> tuple[UUID, bool]:
-    """A 2.0.1 TransactionEvent: (transaction id, whether its session must now be made). A
-    repeat of a seqNo already recorded changes nothing. Events may come late and out of order
-    (offline queues): Started fixes the start, Ended the stop, whatever order they arrive in."""
+    """A 2.0.1 TransactionEvent: (transaction id, whether its session must now be made). The
+    same event sent again changes nothing. Events may come late and out of order (offline
+    queues): Started fixes the start, Ended the stop, whatever order they arrive in. A
+    transaction whose Started never comes starts at its earliest event or meter value."""
     async with database.write() as connection:
         await _lock_entity(connection, station)
         transaction = await ocpp_repository.transaction_by_key(
@@ -359,10 +387,30 @@ async def record_transaction_event_v201(
                 evse_id=event.evse_id,
                 id_tag=event.id_token,
                 status="open",
+                start_reported=False,
                 last_message_ms=now_ms,
                 needs_session=False,
                 created_ms=now_ms,
             )
+            if event.event_type != "Started":
+                await ocpp_repository.add_charger_events(
+                    connection,
+                    [
+                        (
+                            station.entity_id,
+                            "TransactionStartInferred",
+                            {
+                                "transactionId": event.transaction_key,
+                                "firstEvent": event.event_type,
+                                "seqNo": event.seq_no,
+                                "detail": "the transaction's first event is not Started; it "
+                                "starts at its earliest event or meter value until a Started "
+                                "arrives",
+                            },
+                            now_ms,
+                        )
+                    ],
+                )
             transaction = await ocpp_repository.transaction_by_id(
                 connection, transaction_id=transaction_id
             )
@@ -371,6 +419,7 @@ async def record_transaction_event_v201(
         fresh = await ocpp_repository.record_event(
             connection,
             transaction_id=transaction_id,
+            digest=event.digest,
             seq_no=event.seq_no,
             event_type=event.event_type,
             timestamp_ms=event.timestamp_ms,
@@ -378,17 +427,30 @@ async def record_transaction_event_v201(
         )
         if not fresh:
             return transaction_id, False
+        if event.event_type != "Updated":
+            await _note_reused_seq_no(connection, station, transaction_id, event, now_ms)
         await _store_readings(connection, station, event.samples, now_ms)
         await ocpp_repository.add_samples(
             connection, transaction_id=transaction_id, samples=event.samples
         )
+        await ocpp_repository.add_signed_values(
+            connection, transaction_id=transaction_id, signed=event.signed, received_ms=now_ms
+        )
         changes: dict[str, Any] = {"last_message_ms": now_ms}
         energies = [s for s in event.samples if s.energy_kwh is not None]
-        if event.event_type == "Started":
-            changes["start_ms"] = event.timestamp_ms
+        # The first Started and the first Ended stand: another one with other content (a
+        # station's replay after a reboot) is kept as an event but moves neither end. An
+        # Ended after we closed a silent transaction (timed-out) is the real end.
+        if event.event_type == "Started" and not transaction.start_reported:
+            changes.update(start_ms=event.timestamp_ms, start_reported=True)
             if energies:
                 changes["meter_start_wh"] = energies[0].energy_kwh * 1000  # type: ignore[operator]
-        if event.event_type == "Ended":
+        elif not transaction.start_reported:
+            # No Started yet: the earliest instant the transaction is known to run.
+            earliest = min([event.timestamp_ms, *(s.timestamp_ms for s in event.samples)])
+            if transaction.start_ms is None or earliest < transaction.start_ms:
+                changes["start_ms"] = earliest
+        if event.event_type == "Ended" and transaction.status != "stopped":
             changes.update(stop_ms=event.timestamp_ms, stop_reason=event.stopped_reason)
             changes["status"] = "stopped"
             if energies:
@@ -401,6 +463,40 @@ async def record_transaction_event_v201(
             connection, transaction_id=transaction_id, **changes
         )
         return transaction_id, stopped
+
+
+async def _note_reused_seq_no(
+    connection: AsyncConnection,
+    station: Station,
+    transaction_id: UUID,
+    event: TransactionEventV201,
+    now_ms: int,
+) -> None:
+    """A seqNo seen before with other content is recorded (a reboot restarted the count, or
+    the station does not count): the event itself is still applied."""
+    if (
+        await ocpp_repository.events_with_seq_no(
+            connection, transaction_id=transaction_id, seq_no=event.seq_no
+        )
+        > 1
+    ):
+        await ocpp_repository.add_charger_events(
+            connection,
+            [
+                (
+                    station.entity_id,
+                    "SeqNoReused",
+                    {
+                        "transactionId": event.transaction_key,
+                        "seqNo": event.seq_no,
+                        "eventType": event.event_type,
+                        "detail": "another event of this transaction had the same seqNo; "
+                        "both are kept",
+                    },
+                    now_ms,
+                )
+            ],
+        )
 
 
 # --- sessions ---------------------------------------------------------------------------
@@ -430,6 +526,24 @@ async def compute_transaction_session(
             connection, transaction_id=transaction_id, needs_session=False, session_id=session_id
         )
         return session_id
+
+
+async def reassess_evidence(
+    connection: AsyncConnection, entity: sa.Row[Any], *, config: DetectorConfig, now_ms: int
+) -> None:
+    """Bring the sessions of transactions with signed values up to date (the meter's public
+    key changed); the caller holds the entity lock."""
+    for transaction_id in await ocpp_repository.transactions_with_signed_values(
+        connection, entity_id=entity.id
+    ):
+        transaction = await ocpp_repository.transaction_by_id(
+            connection, transaction_id=transaction_id
+        )
+        assert transaction is not None
+        session_id = await _upsert_session(connection, entity, transaction, config, now_ms)
+        await ocpp_repository.update_transaction(
+            connection, transaction_id=transaction_id, needs_session=False, session_id=session_id
+        )
 
 
 async def _upsert_session(
@@ -484,6 +598,9 @@ async def _upsert_session(
         source="ocpp",
         method="ocppTimeout" if transaction.status == "timed-out" else "ocpp",
     )
+    assessment = await _assess_evidence(connection, entity.id, transaction, values["energy_kwh"])
+    values["id_tag"] = transaction.id_tag
+    values["meter_evidence"] = None if assessment is None else assessment.status.value
     if existing is None:
         session_id = uuid.uuid4()
         await sessions_repository.insert_session(
@@ -506,6 +623,45 @@ async def _upsert_session(
             values={**values, "updated_ms": now_ms},
         )
     return UUID(str(existing.id))
+
+
+async def _assess_evidence(
+    connection: AsyncConnection,
+    entity_id: UUID,
+    transaction: sa.Row[Any],
+    energy_kwh: float | None,
+) -> EvidenceAssessment | None:
+    signed = await ocpp_repository.signed_values_of(connection, transaction_id=transaction.id)
+    if not signed:
+        return None
+    station = await ocpp_repository.station_by_entity(connection, entity_id=entity_id)
+    key_text = None if station is None else station.meter_public_key
+    return assess(signed, None if key_text is None else load_public_key(key_text), energy_kwh)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvidence:
+    transaction: sa.Row[Any]
+    meter_public_key: str | None
+    assessment: EvidenceAssessment | None
+
+
+async def session_evidence(
+    connection: AsyncConnection, *, entity_id: UUID, session_id: UUID, energy_kwh: float | None
+) -> SessionEvidence | None:
+    """The transaction behind an OCPP session and what its signed values prove; None for a
+    session that no transaction made."""
+    transaction = await ocpp_repository.transaction_of_session(
+        connection, entity_id=entity_id, session_id=session_id
+    )
+    if transaction is None:
+        return None
+    station = await ocpp_repository.station_by_entity(connection, entity_id=entity_id)
+    return SessionEvidence(
+        transaction=transaction,
+        meter_public_key=None if station is None else station.meter_public_key,
+        assessment=await _assess_evidence(connection, entity_id, transaction, energy_kwh),
+    )
 
 
 def _transaction_readings(transaction: sa.Row[Any], samples: list[Sample]) -> list[Reading]:

@@ -19,11 +19,12 @@ after the batch, in arrival order.
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from chargeledger.domain.meter_values import Sample
+from chargeledger.domain.meter_values import Sample, SignedMeterValue
 from chargeledger.services.ocpp import (
     FINISHED_STATUSES,
     Station,
@@ -74,9 +75,21 @@ class MeterValueWriter:
         transaction_key: str | None,
         samples: list[Sample],
         now_ms: int,
+        signed: Sequence[SignedMeterValue] = (),
     ) -> UUID | None:
         """As `record_meter_values`: returns once the values are committed; the transaction's
         id when they were late values of a finished transaction (its session must be redone)."""
+        if signed:
+            # Signed values (evidence, mostly at a transaction's start and end) are rare: they
+            # take the per-call path. A charger's calls come one at a time, so its order holds.
+            return await record_meter_values(
+                self.database,
+                station,
+                transaction_key=transaction_key,
+                samples=samples,
+                now_ms=now_ms,
+                signed=signed,
+            )
         result: UUID | None = await self._submit(station, transaction_key, samples, now_ms, None)
         return result
 
@@ -195,18 +208,23 @@ class MeterValueWriter:
                 for call in batch
             ]
 
-            # 2.0.1 events: what the batch cannot do goes to the per-call path; a seqNo
-            # already recorded (at-least-once delivery) changes nothing.
+            # 2.0.1 events: what the batch cannot do goes to the per-call path; an event
+            # already recorded (at-least-once delivery: the same content) changes nothing.
             deferred = {
                 index
                 for index, (call, row) in enumerate(zip(batch, transaction_of, strict=True))
                 if call.event is not None
-                and (row is None or (call.event.id_token is not None and not row.id_tag))
+                and (
+                    row is None
+                    or (call.event.id_token is not None and not row.id_tag)
+                    or not row.start_reported  # its start is inferred from its events
+                    or call.event.signed
+                )
             }
-            events: dict[tuple[UUID, int], int] = {}  # (transaction, seqNo) -> call index
+            events: dict[tuple[UUID, str], int] = {}  # (transaction, digest) -> call index
             for index, (call, row) in enumerate(zip(batch, transaction_of, strict=True)):
                 if call.event is not None and index not in deferred:
-                    events.setdefault((row.id, call.event.seq_no), index)
+                    events.setdefault((row.id, call.event.digest), index)
             fresh_events = await ocpp_repository.record_events(
                 connection,
                 [

@@ -1,17 +1,22 @@
 """OCPP charge points (stations), their transactions, meter samples and transaction events."""
 
+import hashlib
+import uuid
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.domain.meter_values import Sample
+from chargeledger.domain.meter_values import Sample, SignedMeterValue
 from chargeledger.storage.dialect import insert_on_conflict
 from chargeledger.storage.tables import (
     entities,
+    ocpp_charger_events,
     ocpp_meter_samples,
+    ocpp_signed_values,
     ocpp_stations,
     ocpp_transaction_events,
     ocpp_transactions,
@@ -57,6 +62,18 @@ async def put_station(
             identity=identity, entity_id=entity_id, password_hash=password_hash, created_ms=now_ms
         )
     )
+
+
+async def connection_ids(
+    connection: AsyncConnection, *, identities: Sequence[str]
+) -> dict[str, UUID | None]:
+    """The newest connection of each of these stations."""
+    result = await connection.execute(
+        sa.select(ocpp_stations.c.identity, ocpp_stations.c.connection_id).where(
+            ocpp_stations.c.identity.in_(list(identities))
+        )
+    )
+    return {row.identity: row.connection_id for row in result}
 
 
 async def update_station(connection: AsyncConnection, *, identity: str, **values: Any) -> None:
@@ -203,22 +220,25 @@ async def record_event(
     connection: AsyncConnection,
     *,
     transaction_id: UUID,
+    digest: str,
     seq_no: int,
     event_type: str,
     timestamp_ms: int,
     received_ms: int,
 ) -> bool:
-    """Record a 2.0.1 TransactionEvent by its seqNo; False if it was seen before."""
+    """Record a 2.0.1 TransactionEvent by the digest of its content; False if the same event
+    was recorded before (sent again)."""
     statement = (
         insert_on_conflict(connection, ocpp_transaction_events)
         .values(
             transaction_id=transaction_id,
+            digest=digest,
             seq_no=seq_no,
             event_type=event_type,
             timestamp_ms=timestamp_ms,
             received_ms=received_ms,
         )
-        .on_conflict_do_nothing(index_elements=["transaction_id", "seq_no"])
+        .on_conflict_do_nothing(index_elements=["transaction_id", "digest"])
     )
     result = await connection.execute(statement)
     return result.rowcount > 0
@@ -226,21 +246,23 @@ async def record_event(
 
 async def record_events(
     connection: AsyncConnection, events: Sequence[tuple[UUID, Any, int]]
-) -> set[tuple[UUID, int]]:
-    """Record 2.0.1 TransactionEvents, given as (transaction id, event, received ms), by their
-    seqNo; the (transaction id, seqNo) of those not seen before. Callers pass each pair once."""
+) -> set[tuple[UUID, str]]:
+    """Record 2.0.1 TransactionEvents, given as (transaction id, event, received ms), by the
+    digest of their content; the (transaction id, digest) of those not seen before. Callers
+    pass each pair once."""
     if not events:
         return set()
     statement = (
         insert_on_conflict(connection, ocpp_transaction_events)
-        .on_conflict_do_nothing(index_elements=["transaction_id", "seq_no"])
-        .returning(ocpp_transaction_events.c.transaction_id, ocpp_transaction_events.c.seq_no)
+        .on_conflict_do_nothing(index_elements=["transaction_id", "digest"])
+        .returning(ocpp_transaction_events.c.transaction_id, ocpp_transaction_events.c.digest)
     )
     result = await connection.execute(
         statement,
         [
             {
                 "transaction_id": transaction_id,
+                "digest": event.digest,
                 "seq_no": event.seq_no,
                 "event_type": event.event_type,
                 "timestamp_ms": event.timestamp_ms,
@@ -249,7 +271,155 @@ async def record_events(
             for transaction_id, event, received_ms in events
         ],
     )
-    return {(UUID(str(row.transaction_id)), row.seq_no) for row in result}
+    return {(UUID(str(row.transaction_id)), row.digest) for row in result}
+
+
+async def events_with_seq_no(
+    connection: AsyncConnection, *, transaction_id: UUID, seq_no: int
+) -> int:
+    count = await connection.scalar(
+        sa.select(sa.func.count()).where(
+            ocpp_transaction_events.c.transaction_id == transaction_id,
+            ocpp_transaction_events.c.seq_no == seq_no,
+        )
+    )
+    return int(count or 0)
+
+
+# --- signed meter values ----------------------------------------------------------------
+
+
+def signed_value_digest(signed: SignedMeterValue) -> str:
+    text = "\x1f".join(
+        (str(signed.timestamp_ms), signed.context or "", signed.measurand, signed.data)
+    )
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+async def add_signed_values(
+    connection: AsyncConnection,
+    *,
+    transaction_id: UUID,
+    signed: Sequence[SignedMeterValue],
+    received_ms: int,
+) -> None:
+    """Keep the signed values of a transaction as sent (a repeat is stored once)."""
+    rows = {
+        signed_value_digest(value): {
+            "transaction_id": transaction_id,
+            "digest": signed_value_digest(value),
+            "timestamp_ms": value.timestamp_ms,
+            "context": None if value.context is None else value.context[:32],
+            "measurand": value.measurand[:64],
+            "data": value.data,
+            "encoding_method": None
+            if value.encoding_method is None
+            else value.encoding_method[:64],
+            "signing_method": None if value.signing_method is None else value.signing_method[:64],
+            "public_key": value.public_key,
+            "received_ms": received_ms,
+        }
+        for value in signed
+    }
+    if not rows:
+        return
+    statement = insert_on_conflict(connection, ocpp_signed_values).on_conflict_do_nothing(
+        index_elements=["transaction_id", "digest"]
+    )
+    await connection.execute(statement, list(rows.values()))
+
+
+async def signed_values_of(
+    connection: AsyncConnection, *, transaction_id: UUID
+) -> list[SignedMeterValue]:
+    result = await connection.execute(
+        sa.select(ocpp_signed_values)
+        .where(ocpp_signed_values.c.transaction_id == transaction_id)
+        .order_by(ocpp_signed_values.c.timestamp_ms, ocpp_signed_values.c.digest)
+    )
+    return [
+        SignedMeterValue(
+            timestamp_ms=row.timestamp_ms,
+            context=row.context,
+            measurand=row.measurand,
+            data=row.data,
+            encoding_method=row.encoding_method,
+            signing_method=row.signing_method,
+            public_key=row.public_key,
+        )
+        for row in result
+    ]
+
+
+async def transactions_with_signed_values(
+    connection: AsyncConnection, *, entity_id: UUID
+) -> list[UUID]:
+    result = await connection.execute(
+        sa.select(ocpp_transactions.c.id)
+        .where(
+            ocpp_transactions.c.entity_id == entity_id,
+            sa.exists().where(ocpp_signed_values.c.transaction_id == ocpp_transactions.c.id),
+        )
+        .order_by(ocpp_transactions.c.id)
+    )
+    return [UUID(str(row.id)) for row in result]
+
+
+async def transaction_of_session(
+    connection: AsyncConnection, *, entity_id: UUID, session_id: UUID
+) -> sa.Row[Any] | None:
+    result = await connection.execute(
+        sa.select(ocpp_transactions).where(
+            ocpp_transactions.c.entity_id == entity_id,
+            ocpp_transactions.c.session_id == session_id,
+        )
+    )
+    return result.first()
+
+
+# --- charger events ---------------------------------------------------------------------
+
+
+async def add_charger_events(
+    connection: AsyncConnection, events: Sequence[tuple[UUID, str, dict[str, Any], int]]
+) -> None:
+    """Store (entity id, kind, detail, received ms) events of chargers."""
+    if not events:
+        return
+    await connection.execute(
+        sa.insert(ocpp_charger_events),
+        [
+            {
+                "id": uuid.uuid4(),
+                "entity_id": entity_id,
+                "received_ms": received_ms,
+                "kind": kind[:48],
+                "detail_json": orjson.dumps(detail, default=str).decode(),
+            }
+            for entity_id, kind, detail, received_ms in events
+        ],
+    )
+
+
+async def charger_events_page(
+    connection: AsyncConnection,
+    *,
+    entity_id: UUID,
+    before: tuple[int, UUID] | None,
+    limit: int,
+) -> Sequence[Any]:
+    """The entity's charger events, newest first (received, then id, descending), those
+    strictly before the keyset position when one is given."""
+    query = sa.select(ocpp_charger_events).where(ocpp_charger_events.c.entity_id == entity_id)
+    if before is not None:
+        query = query.where(
+            sa.tuple_(ocpp_charger_events.c.received_ms, ocpp_charger_events.c.id)
+            < sa.tuple_(sa.literal(before[0]), sa.literal(before[1], type_=sa.Uuid))
+        )
+    query = query.order_by(
+        ocpp_charger_events.c.received_ms.desc(), ocpp_charger_events.c.id.desc()
+    ).limit(limit)
+    return (await connection.execute(query)).all()
 
 
 async def add_samples(

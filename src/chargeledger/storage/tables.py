@@ -113,6 +113,10 @@ charge_sessions = sa.Table(
     # How far the true energy can be from energy_kwh given the data (kWh); null when unknown
     # (always for posted and imported sessions).
     sa.Column("energy_uncertainty_kwh", sa.Double, nullable=True),
+    # OCPP sessions: the idTag / idToken that started the transaction (who charged), and
+    # what the charger's signed meter values say of the energy (domain/meter_evidence).
+    sa.Column("id_tag", sa.Text, nullable=True),
+    sa.Column("meter_evidence", sa.String(24), nullable=True),
     # True when t1..t4 were given by the sender; else they are computed from the tariff
     # calendar and recomputed when the calendar changes.
     sa.Column("tiers_given", sa.Boolean, nullable=False, server_default=sa.true()),
@@ -190,6 +194,14 @@ ocpp_stations = sa.Table(
     sa.Column("last_boot_ms", sa.BigInteger, nullable=True),
     sa.Column("last_seen_ms", sa.BigInteger, nullable=True),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    # The public key of the charger's calibrated meter (hex of DER), to verify signed values.
+    sa.Column("meter_public_key", sa.Text, nullable=True),
+    # Deviations from the specification tolerated for this charger (off unless switched on).
+    sa.Column("zoneless_timestamps_as_utc", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("numbers_as_strings", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The charger's newest connection: an older one still open in any process is closed.
+    sa.Column("connection_id", sa.Uuid, nullable=True),
+    sa.Column("connected_ms", sa.BigInteger, nullable=True),
 )
 
 # Transactions as the charge point reports them; a finished one becomes a charge session.
@@ -205,6 +217,9 @@ ocpp_transactions = sa.Table(
     sa.Column("evse_id", sa.Integer, nullable=True),
     sa.Column("id_tag", sa.Text, nullable=True),
     sa.Column("start_ms", sa.BigInteger, nullable=True),
+    # False while the start is only inferred (a 2.0.1 transaction whose Started never came:
+    # its earliest event or meter value); a Started, however late, then fixes it.
+    sa.Column("start_reported", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("meter_start_wh", sa.Double, nullable=True),
     sa.Column("stop_ms", sa.BigInteger, nullable=True),
     sa.Column("meter_stop_wh", sa.Double, nullable=True),
@@ -221,15 +236,48 @@ ocpp_transactions = sa.Table(
     sa.Index(None, "needs_session"),
 )
 
-# 2.0.1 TransactionEvents seen, by seqNo: a repeat is recognised and changes nothing.
+# 2.0.1 TransactionEvents seen. A repeat is the same event sent again (the same digest of
+# its content), not the same seqNo: stations reuse seqNos (after a reboot, or always).
 ocpp_transaction_events = sa.Table(
     "ocpp_transaction_events",
     metadata,
     sa.Column("transaction_id", sa.Uuid, primary_key=True),
-    sa.Column("seq_no", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("seq_no", sa.BigInteger, nullable=False),
     sa.Column("event_type", sa.String(16), nullable=False),
     sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
     sa.Column("received_ms", sa.BigInteger, nullable=False),
+)
+
+# Signed meter values of a transaction as sent (OCMF or other), the evidence behind its
+# energy; one row per distinct value.
+ocpp_signed_values = sa.Table(
+    "ocpp_signed_values",
+    metadata,
+    sa.Column("transaction_id", sa.Uuid, primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+    sa.Column("context", sa.String(32), nullable=True),
+    sa.Column("measurand", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("encoding_method", sa.String(64), nullable=True),
+    sa.Column("signing_method", sa.String(64), nullable=True),
+    sa.Column("public_key", sa.Text, nullable=True),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+)
+
+# What a charger said besides meter values and transactions (notifications, boots, status,
+# data transfers), and what we did about its messages (values dropped, deviations tolerated,
+# connections replaced): its log, newest first.
+ocpp_charger_events = sa.Table(
+    "ocpp_charger_events",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), nullable=False),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(48), nullable=False),
+    sa.Column("detail_json", sa.Text, nullable=False),
+    sa.Index(None, "entity_id", "received_ms", "id"),
 )
 
 # A transaction's meter values (its energy profile), one per instant.

@@ -263,6 +263,19 @@ async def list_readings(api: TenantApi, entity_id: str, start: str) -> list[dict
     return data
 
 
+async def list_ocpp_events(api: TenantApi, entity_id: str) -> list[dict[str, Any]]:
+    """The charger's event log, newest first (every page)."""
+    events: list[dict[str, Any]] = []
+    url: str | None = f"/v1/entities/{entity_id}/ocpp-events?pageSize=1000"
+    while url is not None:
+        response = await api.http.get(url)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        events += body["data"]
+        url = body["links"]["next"]
+    return events
+
+
 def tiers(t1: float, t2: float, t3: float, t4: float, total: float) -> dict[str, Any]:
     return {"t1": t1, "t2": t2, "t3": t3, "t4": t4, "total": total, "unit": "kWh"}
 
@@ -313,8 +326,10 @@ def expected_data(
     average_kw: float,
     soc: tuple[float, float] | None,
     method: str = "ocpp",
+    id_tag: str | None = "RFID-0001",
 ) -> dict[str, Any]:
-    """The listed session's `data`, as the seed's endpoint shows it."""
+    """The listed session's `data`, as the seed's endpoint shows it. The tests' chargers
+    start their transactions with the tag RFID-0001 unless told otherwise."""
     location = setup.location
     return {
         "start": start,
@@ -347,4 +362,6 @@ def expected_data(
         "energyMethod": "counter",
         # The shape is checked here; its value is the detector's (tests/domain).
         "energyUncertainty": {"unit": "kWh", "value": ANY},
+        "idTag": id_tag,
+        "meterEvidence": None,
     }

@@ -18,7 +18,7 @@ import pytest
 import websockets
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
 from tests.ingest.ocpp.charger import (
@@ -148,21 +148,73 @@ async def test_a_charger_offering_both_versions_speaks_201(
     ) == ("ocpp1.6")
 
 
+@pytest.mark.parametrize(
+    ("offered", "version"),
+    [("OCPP1.6", "1.6"), ("Ocpp1.6", "1.6"), ("OCPP2.0.1", "2.0.1"), ("ocpp2.0.1", "2.0.1")],
+)
+async def test_subprotocol_spellings_are_accepted_and_echoed(
+    api: TenantApi, live_server: str, offered: str, version: str
+) -> None:
+    """Chargers spell the subprotocol their own way; the name is matched without regard to
+    case, and the answer repeats the charger's own spelling (a client checks it offered it),
+    and the charger is served in the version it named."""
+    setup = await register_charge_point(api, location=False, calendar=None)
+    async with connect_raw(
+        live_server, setup.identity, PASSWORD, subprotocols=[offered]
+    ) as connection:
+        assert connection.subprotocol == offered
+        answer = await raw_call(connection, "hb-1", "Heartbeat", {})
+        assert answer[0] == 3, answer
+        boot = (
+            {"chargePointVendor": "V", "chargePointModel": "M"}
+            if version == "1.6"
+            else {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"}
+        )
+        answer = await raw_call(connection, "boot-1", "BootNotification", boot)
+        assert answer[0] == 3, answer
+        assert answer[2]["status"] == "Accepted"
+
+
+@pytest.mark.parametrize("shape", ["{base}/ocpp/{id}/", "{base}/ocpp//{id}"])
+async def test_a_path_with_stray_slashes_is_served(
+    api: TenantApi, live_server: str, shape: str
+) -> None:
+    """`/ocpp/CP1/` is what a charger produces when its URL was typed with a trailing
+    slash, `/ocpp//CP1` when it appends its identity to a URL ending in a slash."""
+    setup = await register_charge_point(api, location=False, calendar=None)
+    base = live_server.replace("http://", "ws://", 1)
+    async with websockets.connect(
+        shape.format(base=base, id=setup.identity),
+        subprotocols=[Subprotocol("ocpp1.6")],
+        additional_headers={"Authorization": basic_auth(setup.identity, PASSWORD)},
+        open_timeout=15,
+    ) as connection:
+        answer = await raw_call(connection, "hb-1", "Heartbeat", {})
+        assert answer[0] == 3, answer
+
+
 # ---- refused at the handshake ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "subprotocols",
-    [["ocpp1.5"], ["ocpp2.0"], ["ocpp2.1"], ["OCPP1.6"], []],
-    ids=["ocpp1.5", "ocpp2.0", "ocpp2.1", "upper-case", "none"],
+    [["ocpp1.5"], ["ocpp2.0"], ["ocpp2.1"], ["OCPP1.6.1"], []],
+    ids=["ocpp1.5", "ocpp2.0", "ocpp2.1", "ocpp1.6.1", "none"],
 )
-async def test_an_unsupported_or_missing_subprotocol_is_refused_with_403(
+async def test_without_a_subprotocol_in_common_the_handshake_completes_and_closes(
     api: TenantApi, live_server: str, subprotocols: list[str]
 ) -> None:
+    """OCPP-J: a server that agrees to none of the offered subprotocols completes the
+    handshake without one and closes the connection at once (1002, protocol error)."""
     setup = await register_charge_point(api, location=False, calendar=None)
-    assert await refused_status(
-        live_server, setup.identity, PASSWORD, subprotocols=subprotocols
-    ) == (403)
+    async with connect_raw(
+        live_server, setup.identity, PASSWORD, subprotocols=subprotocols or None
+    ) as connection:
+        assert connection.subprotocol is None
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(connection.recv(), timeout=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1002
     # The right subprotocol with the same credentials is accepted.
     assert await accepted_subprotocol(live_server, setup.identity, PASSWORD, ["ocpp1.6"]) == (
         "ocpp1.6"

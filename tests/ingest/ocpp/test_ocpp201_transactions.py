@@ -278,15 +278,17 @@ async def test_every_event_delivered_twice_makes_one_session_with_the_same_energ
             await send(client, event)
             await send(client, event)
         (session,) = await wait_for_sessions(api, setup.entity_id)
-        # A repeat is recognised by transactionId and seqNo alone: even a repeat whose
-        # content differs changes nothing.
+        # A repeat is the same event (the same content). Events reusing a seqNo with other
+        # content are events of their own (stations reuse seqNos), kept; but the first
+        # Started and Ended stand, and the first value of an instant: none of these
+        # changes the session.
         await send(client, updated(transaction_id, 30, wh=METER_START_WH + 9_000, power_kw=30.0))
         await send(client, ended(transaction_id, wh=METER_STOP_WH + 5_000))
         await send(client, started(transaction_id, wh=METER_START_WH - 5_000))
     assert session["data"] == evening_data(setup)
     assert await settle(api, setup.entity_id) == [session]
     (row,) = await transaction_rows(database, setup.entity_id)
-    assert await event_count(database, row.id) == MINUTES + 1
+    assert await event_count(database, row.id) == MINUTES + 1 + 3
     assert (row.meter_start_wh, row.meter_stop_wh) == (METER_START_WH, METER_STOP_WH)
 
 

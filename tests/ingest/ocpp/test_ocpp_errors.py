@@ -20,6 +20,7 @@ from chargeledger.storage.tables import ocpp_transactions
 from tests.ingest.ocpp.charger import (
     ChargePointSetup,
     connect_raw,
+    list_ocpp_events,
     list_readings,
     raw_call,
     register_charge_point,
@@ -212,12 +213,13 @@ async def test_an_unknown_action_is_not_implemented_or_not_supported(
 @pytest.mark.parametrize(
     ("subprotocol", "action", "payload"),
     [
-        ("ocpp1.6", "DiagnosticsStatusNotification", {"status": "Idle"}),
+        # A central system's own action, sent by a charger: the version has it, we do not.
+        ("ocpp1.6", "Reset", {"type": "Soft"}),
         ("ocpp1.6", "TransactionEvent", {}),  # a 2.0.1 action on a 1.6 connection
-        ("ocpp2.0.1", "FirmwareStatusNotification", {"status": "Idle"}),
+        ("ocpp2.0.1", "RequestStartTransaction", {"idToken": {"idToken": "A", "type": "Local"}}),
         ("ocpp2.0.1", "StartTransaction", {}),  # a 1.6 action on a 2.0.1 connection
     ],
-    ids=["16-diagnostics", "16-transaction-event", "201-firmware", "201-start-transaction"],
+    ids=["16-reset", "16-transaction-event", "201-request-start", "201-start-transaction"],
 )
 async def test_an_action_without_handler_is_not_implemented_or_not_supported(
     live_server: str,
@@ -392,10 +394,12 @@ async def test_a_timestamp_that_is_no_instant_is_a_property_constraint_violation
     ],
     ids=["not-a-number", "nan", "soc-120", "reactive-unit"],
 )
-async def test_a_meter_value_that_makes_no_sense_is_a_property_constraint_violation(
+async def test_a_meter_value_that_makes_no_sense_is_dropped_and_the_rest_is_kept(
     api: TenantApi, live_server: str, station: ChargePointSetup, sampled: dict[str, Any]
 ) -> None:
-    """Nothing of such a MeterValues is stored: no reading appears."""
+    """One unusable sampled value costs only itself: the call is answered, the energy
+    register next to it is stored (a reading of 1000 Wh), and the charger's event log says
+    which value was dropped and why."""
     async with connect_raw(
         live_server, station.identity, station.password, subprotocols=["ocpp1.6"]
     ) as connection:
@@ -416,9 +420,18 @@ async def test_a_meter_value_that_makes_no_sense_is_a_property_constraint_violat
                 ],
             },
         )
-        assert_call_error(answer, "bad-meter-1", "ocpp1.6", "PropertyConstraintViolation")
+        assert answer == [3, "bad-meter-1", {}]
         await assert_still_open(connection)
-    assert await list_readings(api, station.entity_id, "2024-06-03T00:00:00Z") == []
+    readings = await list_readings(api, station.entity_id, "2024-06-03T00:00:00Z")
+    assert [(r["timestamp"], r["positiveActiveEnergy"]["total"]) for r in readings] == [
+        ("2024-06-03T19:30:00Z", 1.0)
+    ]
+    (dropped,) = [
+        e for e in await list_ocpp_events(api, station.entity_id) if e["kind"] == "ValuesDropped"
+    ]
+    (value,) = dropped["detail"]["values"]
+    assert (value["measurand"], value["value"]) == (sampled["measurand"], sampled["value"])
+    assert value["reason"]
 
 
 @pytest.mark.parametrize("subprotocol", VERSIONS)

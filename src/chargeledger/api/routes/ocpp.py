@@ -1,22 +1,38 @@
-"""OCPP: a charge point's credentials (REST) and its WebSocket."""
+"""OCPP: a charge point's credentials and settings, its event log, the evidence behind an
+OCPP session (REST), and its WebSocket."""
 
+import logging
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import APIRouter, Path, WebSocket
+import orjson
+from fastapi import APIRouter, Path, Request, WebSocket
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from chargeledger.api.context import Context, app_state_of
-from chargeledger.api.openapi_responses import WRITE, problems
-from chargeledger.api.params import EntityId
+from chargeledger.api.evidence_resource import session_evidence_resource
+from chargeledger.api.openapi_responses import READ, WRITE, problems
+from chargeledger.api.params import ContinuationToken, EntityId, PageSize
 from chargeledger.api.routing import JsonBodyRoute
 from chargeledger.api.schemas.common import Strict
-from chargeledger.api.serialization import json_response
-from chargeledger.ingest.ocpp.handshake import SUPPORTED_SUBPROTOCOLS
+from chargeledger.api.schemas.ocpp import (
+    OcppEventPage,
+    OcppSettings,
+    OcppSettingsIn,
+    SessionEvidence,
+)
+from chargeledger.api.serialization import json_response, page_response
+from chargeledger.domain.instants import format_instant
+from chargeledger.ingest.ocpp.handshake import SUPPORTED_SUBPROTOCOLS, identity_of_path
 from chargeledger.ingest.ocpp.server import serve_charge_point
+from chargeledger.services import charge_sessions, ocpp_events, ocpp_settings
 from chargeledger.services import ocpp as ocpp_service
+from chargeledger.services.ocpp_settings import OcppSettings as Settings
+from chargeledger.services.paging import DEFAULT_PAGE_SIZE
 
 router = APIRouter(route_class=JsonBodyRoute, tags=["OCPP"])
+logger = logging.getLogger("chargeledger.ocpp")
 
 
 class OcppCredentialsIn(Strict):
@@ -68,11 +84,132 @@ async def put_ocpp_credentials(
     )
 
 
-@router.websocket("/ocpp/{identity}")
-async def ocpp_websocket(
-    websocket: WebSocket,
-    identity: Annotated[str, Path(max_length=48)],
-) -> None:
+def _settings_resource(settings: Settings) -> dict[str, object]:
+    return {
+        "identity": settings.identity,
+        "meterPublicKey": settings.meter_public_key,
+        "toleratesZonelessTimestamps": settings.zoneless_timestamps_as_utc,
+        "toleratesNumbersAsStrings": settings.numbers_as_strings,
+    }
+
+
+@router.get(
+    "/v1/entities/{entityId}/ocpp-settings",
+    summary="Retrieve a ChargePoint's OCPP settings",
+    response_model=OcppSettings,
+    responses={**READ, **problems(409)},
+)
+async def get_ocpp_settings(entityId: EntityId, context: Context) -> Response:  # noqa: N803
+    async with context.read() as connection:
+        settings = await ocpp_settings.get_settings(
+            connection, tenant_id=context.principal.tenant_id, entity_id=entityId
+        )
+    return json_response(_settings_resource(settings))
+
+
+@router.put(
+    "/v1/entities/{entityId}/ocpp-settings",
+    summary="Set a ChargePoint's OCPP settings",
+    description="The public key of its calibrated meter (to verify signed meter values) and "
+    "the deviations from the OCPP specification tolerated for it. Replaces all settings: a "
+    "field left out takes its default. The ChargePoint needs OCPP credentials first (409).",
+    response_model=OcppSettings,
+    responses={**WRITE, **problems(409)},
+)
+async def put_ocpp_settings(
+    entityId: EntityId,  # noqa: N803
+    body: OcppSettingsIn,
+    context: Context,
+) -> Response:
+    async with context.write() as connection:
+        settings = await ocpp_settings.put_settings(
+            connection,
+            tenant_id=context.principal.tenant_id,
+            entity_id=entityId,
+            meter_public_key=body.meterPublicKey,
+            zoneless_timestamps_as_utc=body.toleratesZonelessTimestamps,
+            numbers_as_strings=body.toleratesNumbersAsStrings,
+            config=context.state.settings.detector_config,
+            now_ms=context.now_ms,
+        )
+    return json_response(_settings_resource(settings))
+
+
+@router.get(
+    "/v1/entities/{entityId}/ocpp-events",
+    summary="List a ChargePoint's OCPP events",
+    description="What the charger said besides meter values and transactions' samples "
+    "(boots, status changes, transactions' start and end, notifications, data transfers), "
+    "and what the server did about its messages (values dropped and why, deviations "
+    "tolerated, calls refused, connections replaced or lost). Newest first; MeterValues and "
+    "Heartbeat are not listed (they are in the Readings API and the charger's last-seen).",
+    response_model=OcppEventPage,
+    responses=READ,
+)
+async def list_ocpp_events(
+    request: Request,
+    entityId: EntityId,  # noqa: N803
+    context: Context,
+    pageSize: PageSize = DEFAULT_PAGE_SIZE,  # noqa: N803
+    continuationToken: ContinuationToken = None,  # noqa: N803
+) -> Response:
+    async with context.read() as connection:
+        page = await ocpp_events.list_charger_events(
+            connection,
+            tenant_id=context.principal.tenant_id,
+            entity_id=entityId,
+            page_size=pageSize,
+            continuation_token=continuationToken,
+            cursor_key=context.state.keys.continuation_token,
+        )
+    return page_response(
+        request,
+        page,
+        lambda row: {
+            "id": str(row.id),
+            "received": format_instant(row.received_ms),
+            "kind": row.kind,
+            "detail": orjson.Fragment(row.detail_json),
+        },
+        public_url=context.state.settings.public_url,
+    )
+
+
+@router.get(
+    "/v1/entities/{entityId}/charge-sessions/{sessionId}/evidence",
+    summary="Retrieve the evidence behind a Charge Session's energy",
+    description="Where the energy comes from and how sure it is. For a session recorded "
+    "over OCPP: its transaction (idTag, meter start and stop) and, when the charger signs "
+    "its meter values, each signed value as sent, what it says (OCMF: meter, readings, "
+    "pagination) and whether its signature verifies with the public key configured for the "
+    "charger (PUT .../ocpp-settings). `signedMeter.verified` means the energy comes from a "
+    "verified calibrated meter.",
+    response_model=SessionEvidence,
+    responses=READ,
+)
+async def get_session_evidence(
+    entityId: EntityId,  # noqa: N803
+    sessionId: Annotated[UUID, Path(description="The id of the Charge Session")],  # noqa: N803
+    context: Context,
+) -> Response:
+    async with context.read_entity(entityId) as (connection, entity):
+        session = await charge_sessions.get_session(connection, entity=entity, session_id=sessionId)
+        evidence = await ocpp_service.session_evidence(
+            connection, entity_id=entity.id, session_id=session.id, energy_kwh=session.energy_kwh
+        )
+    return json_response(session_evidence_resource(session, evidence))
+
+
+@router.websocket("/ocpp/{path:path}")
+async def ocpp_websocket(websocket: WebSocket, path: str) -> None:
+    """A charger connects at /ocpp/<identity>; slashes around the identity are forgiven
+    (a URL typed with one: /ocpp/CP1/ or /ocpp//CP1)."""
+    identity = identity_of_path(path)
+    if identity is None:
+        client = websocket.client.host if websocket.client else "?"
+        logger.warning("refused a connection from %s: /ocpp/%s names no charger", client, path[:80])
+        await websocket.close(code=1008)  # before the handshake: HTTP 403
+        return
     state = app_state_of(websocket)
     await serve_charge_point(
         websocket,
@@ -81,4 +218,5 @@ async def ocpp_websocket(
         meter_writer=state.meter_writer,
         detector_config=state.settings.detector_config,
         clock_ms=state.clock_ms,
+        connections=state.connections,
     )

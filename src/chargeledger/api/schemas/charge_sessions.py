@@ -1,6 +1,6 @@
 """The Charging Record, with the seed's field names, words and nesting."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -56,6 +56,26 @@ class Range(BaseModel):
     end: Measurement = Field(description="Estimated driving range at the end, km")
 
 
+class MeterEvidenceSummary(BaseModel):
+    status: Literal[
+        "verified",
+        "noPublicKey",
+        "badSignature",
+        "energyMismatch",
+        "incomplete",
+        "meterError",
+        "unreadable",
+    ] = Field(
+        description="verified: the energy is the difference of two signed readings of one "
+        "calibrated meter, both verified with the public key configured for the charger; "
+        "noPublicKey: signed, but no key configured; badSignature; energyMismatch: the "
+        "verified readings do not give this energy; incomplete: no signed start or end "
+        "reading; meterError: the meter flagged a reading; unreadable: signed data in a "
+        "format we cannot read"
+    )
+    verified: bool = Field(description="Whether the energy comes from a verified calibrated meter")
+
+
 class ChargeRecordData(BaseModel):
     """A charging session"""
 
@@ -78,6 +98,14 @@ class ChargeRecordData(BaseModel):
     energyUncertainty: Measurement = Field(  # noqa: N815
         description="Ours: how far the true energy can be from charge.total.total given the "
         "data, kWh; the value is null when unknown, and always for posted sessions"
+    )
+    idTag: str | None = Field(  # noqa: N815
+        description="Ours: the idTag (OCPP 1.6) or idToken (2.0.1) that started the "
+        "transaction, i.e. who charged; null for sessions not recorded over OCPP"
+    )
+    meterEvidence: MeterEvidenceSummary | None = Field(  # noqa: N815
+        description="Ours: what the charger's signed meter values (OCMF) say of the energy; "
+        "null when the charger sent none. Details: GET .../charge-sessions/{id}/evidence"
     )
 
 

@@ -7,12 +7,32 @@ from collections.abc import Sequence
 
 # Preferred first: a charge point offering both speaks 2.0.1.
 SUPPORTED_SUBPROTOCOLS = ("ocpp2.0.1", "ocpp1.6")
+# Names chargers use that are not the registered ones ("1.6J" is the JSON flavour of 1.6).
+_ALIASES = {"ocpp1.6j": "ocpp1.6"}
+MAX_IDENTITY_LENGTH = 48  # OCPP 2.0.1's identifierString
 
 
-def choose_subprotocol(offered: Sequence[str]) -> str | None:
+def identity_of_path(path: str) -> str | None:
+    """The charger identity in what follows /ocpp/: one segment, slashes around it ignored
+    (a URL typed with a trailing slash gives /ocpp/CP1/, one ending in /ocpp/ with the
+    identity appended gives /ocpp//CP1); None when the path names no single identity."""
+    identity = path.strip("/")
+    if not identity or "/" in identity or len(identity) > MAX_IDENTITY_LENGTH:
+        return None
+    return identity
+
+
+def choose_subprotocol(offered: Sequence[str]) -> tuple[str, str] | None:
+    """(the version we speak, the spelling to answer with). Chargers spell the names their
+    own way (`OCPP1.6`, `Ocpp2.0.1`); the name is matched without regard to case, and the
+    answer repeats the charger's spelling, since a client checks that it offered it."""
+    by_name = {
+        _ALIASES.get(name.strip().lower(), name.strip().lower()): name for name in reversed(offered)
+    }
     for subprotocol in SUPPORTED_SUBPROTOCOLS:
-        if subprotocol in offered:
-            return subprotocol
+        spelling = by_name.get(subprotocol)
+        if spelling is not None:
+            return subprotocol, spelling
     return None
 
 

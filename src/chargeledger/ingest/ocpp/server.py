@@ -13,6 +13,7 @@ from chargeledger.ingest.ocpp.handshake import (
     basic_credentials,
     choose_subprotocol,
 )
+from chargeledger.ingest.ocpp.registry import ConnectionRegistry, LiveConnection
 from chargeledger.ingest.ocpp.v16 import ChargePoint16
 from chargeledger.ingest.ocpp.v201 import ChargePoint201
 from chargeledger.services import ocpp as ocpp_service
@@ -29,6 +30,7 @@ _HANDLERS: dict[str, type[LedgerChargePoint]] = {
 # WebSocket close codes for refusals after the handshake would have been too late; before
 # it, closing makes the server answer the upgrade with HTTP 403.
 _POLICY_VIOLATION = 1008
+_PROTOCOL_ERROR = 1002
 
 
 async def serve_charge_point(
@@ -39,11 +41,20 @@ async def serve_charge_point(
     meter_writer: MeterValueWriter,
     detector_config: DetectorConfig,
     clock_ms: Callable[[], int],
+    connections: ConnectionRegistry,
 ) -> None:
     client = websocket.client.host if websocket.client else "?"
     offered = list(websocket.scope.get("subprotocols") or [])
-    subprotocol = choose_subprotocol(offered)
-    if subprotocol is None:
+    chosen = choose_subprotocol(offered)
+    station = await _authenticate(websocket, identity, database)
+    if station is None:
+        # Never the password in the log: who, from where, and why.
+        logger.warning("refused %s from %s: unknown identity or wrong password", identity, client)
+        await websocket.close(code=_POLICY_VIOLATION)
+        return
+    if chosen is None:
+        # OCPP-J: a server that agrees to none of the offered subprotocols completes the
+        # handshake without one and closes the connection at once.
         logger.warning(
             "refused %s from %s: it offers %s, we speak %s",
             identity,
@@ -51,15 +62,11 @@ async def serve_charge_point(
             offered or "no subprotocol",
             ", ".join(SUPPORTED_SUBPROTOCOLS),
         )
-        await websocket.close(code=_POLICY_VIOLATION)
+        await websocket.accept()
+        await websocket.close(code=_PROTOCOL_ERROR, reason="no OCPP version in common")
         return
-    station = await _authenticate(websocket, identity, database)
-    if station is None:
-        # Never the password in the log: who, from where, and why.
-        logger.warning("refused %s from %s: unknown identity or wrong password", identity, client)
-        await websocket.close(code=_POLICY_VIOLATION)
-        return
-    await websocket.accept(subprotocol=subprotocol)
+    subprotocol, spelling = chosen
+    await websocket.accept(subprotocol=spelling)
     context = OcppContext(
         database=database,
         meter_writer=meter_writer,
@@ -68,15 +75,24 @@ async def serve_charge_point(
         clock_ms=clock_ms,
     )
     charge_point = _HANDLERS[subprotocol](identity, StarletteConnection(websocket), context)
-    logger.info("%s connected from %s speaking %s", identity, client, subprotocol)
-    await ocpp_service.record_connection(
-        context.database, station, protocol=subprotocol, now_ms=context.clock_ms()
+    charge_point._response_timeout = connections.ping_timeout_s + 1
+    live = LiveConnection(
+        identity=identity,
+        entity_id=station.entity_id,
+        websocket=websocket,
+        charge_point=charge_point,
     )
+    logger.info("%s connected from %s speaking %s", identity, client, subprotocol)
     try:
+        await ocpp_service.record_connection(
+            context.database, station, protocol=subprotocol, now_ms=context.clock_ms()
+        )
+        await connections.open(live)
         await charge_point.start()
     except (ChargerDisconnectedError, WebSocketDisconnect):
         pass
     finally:
+        connections.closed(live)
         await charge_point.drain()
         logger.info("%s disconnected", identity)
 

@@ -6,9 +6,8 @@ from typing import Any
 from ocpp.routing import after, on
 from ocpp.v16 import call, call_result
 from ocpp.v16.datatypes import IdTagInfo
-from ocpp.v16.enums import Action, AuthorizationStatus, DataTransferStatus, RegistrationStatus
+from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
-from chargeledger.domain.instants import InvalidInstantError, parse_instant_ms
 from chargeledger.ingest.ocpp.base import LedgerChargePoint, now_text
 from chargeledger.services import ocpp as ocpp_service
 
@@ -29,11 +28,25 @@ class ChargePoint16(LedgerChargePoint):
         }
     )
 
-    def instant(self, text: str) -> int:
-        try:
-            return parse_instant_ms(text)
-        except InvalidInstantError as error:
-            raise self.property_violation(str(error)) from None
+    actions = frozenset(action.value for action in Action)
+    # Messages we record as charger events and answer as the specification says: nothing to
+    # add to an acknowledgement; no vendor extensions (DataTransfer); and no certificate
+    # authority to sign a charger's certificate with (SignCertificate: Rejected).
+    recorded_only = MappingProxyType(
+        {
+            "DataTransfer": {"status": "UnknownVendorId"},
+            "DiagnosticsStatusNotification": {},
+            "FirmwareStatusNotification": {},
+            "LogStatusNotification": {},
+            "SecurityEventNotification": {},
+            "SignedFirmwareStatusNotification": {},
+            "SignCertificate": {"status": "Rejected"},
+        }
+    )
+
+    async def probe(self) -> None:
+        """A call every 1.6 charger answers, without side effects (Core profile)."""
+        await self.call(call.GetConfiguration(key=["HeartbeatInterval"]), suppress=True)
 
     @on(Action.boot_notification)
     async def on_boot_notification(
@@ -101,11 +114,13 @@ class ChargePoint16(LedgerChargePoint):
         transaction_id: int | None = None,
         **details: Any,
     ) -> call_result.MeterValues:
+        read = self.meter_values(meter_value)
         transaction = await self.context.meter_writer.record(
             self.context.station,
             transaction_key=None if transaction_id is None else str(transaction_id),
-            samples=self.samples(meter_value),
+            samples=read.samples,
             now_ms=self.now_ms(),
+            signed=read.signed,
         )
         self.owe_session(call_unique_id, transaction)
         return call_result.MeterValues()
@@ -127,6 +142,7 @@ class ChargePoint16(LedgerChargePoint):
         transaction_data: list[dict[str, Any]] | None = None,
         **details: Any,
     ) -> call_result.StopTransaction:
+        read = self.meter_values(transaction_data)
         transaction = await ocpp_service.record_stop_v16(
             self.context.database,
             self.context.station,
@@ -134,8 +150,9 @@ class ChargePoint16(LedgerChargePoint):
             timestamp_ms=self.instant(timestamp),
             meter_stop_wh=float(meter_stop),
             reason=reason,
-            samples=self.samples(transaction_data),
+            samples=read.samples,
             now_ms=self.now_ms(),
+            signed=read.signed,
         )
         self.owe_session(call_unique_id, transaction)
         return call_result.StopTransaction(id_tag_info=ACCEPTED if id_tag else None)
@@ -143,8 +160,3 @@ class ChargePoint16(LedgerChargePoint):
     @after(Action.stop_transaction)
     def after_stop_transaction(self, call_unique_id: str, **payload: Any) -> None:
         self.compute_owed_session(call_unique_id)
-
-    @on(Action.data_transfer)
-    async def on_data_transfer(self, vendor_id: str, **details: Any) -> call_result.DataTransfer:
-        # No vendor extensions here; the spec's answer for a vendor we do not know.
-        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)

@@ -1,13 +1,13 @@
 """OCPP 2.0.1: what a charging station sends us, and our answers."""
 
+from types import MappingProxyType
 from typing import Any
 
 from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action, AuthorizationStatusEnumType, RegistrationStatusEnumType
 
-from chargeledger.domain.instants import InvalidInstantError, parse_instant_ms
-from chargeledger.ingest.ocpp.base import LedgerChargePoint, now_text
+from chargeledger.ingest.ocpp.base import LedgerChargePoint, content_digest, now_text
 from chargeledger.services import ocpp as ocpp_service
 
 # We record charging; we do not decide who may charge: every token is accepted.
@@ -19,12 +19,49 @@ class ChargePoint201(LedgerChargePoint):
     _call_result = call_result
     _ocpp_version = "2.0.1"
     unknown_message_type_code = "MessageTypeNotSupported"
+    actions = frozenset(action.value for action in Action)
+    # Messages we record as charger events and answer as the specification says. Where an
+    # answer must say more than "received": no vendor extensions (DataTransfer), no
+    # certificate authority or OCSP responder (SignCertificate, GetCertificateStatus,
+    # Get15118EVCertificate), no smart charging (NotifyEVChargingNeeds: Rejected, which the
+    # station reads as "no schedule will follow").
+    recorded_only = MappingProxyType(
+        {
+            "ClearedChargingLimit": {},
+            "DataTransfer": {"status": "UnknownVendorId"},
+            "FirmwareStatusNotification": {},
+            "Get15118EVCertificate": {"status": "Failed", "exiResponse": ""},
+            "GetCertificateStatus": {"status": "Failed"},
+            "LogStatusNotification": {},
+            "NotifyChargingLimit": {},
+            "NotifyCustomerInformation": {},
+            "NotifyDisplayMessages": {},
+            "NotifyEVChargingNeeds": {"status": "Rejected"},
+            "NotifyEVChargingSchedule": {"status": "Accepted"},
+            "NotifyEvent": {},
+            "NotifyMonitoringReport": {},
+            "NotifyReport": {},
+            "PublishFirmwareStatusNotification": {},
+            "ReportChargingProfiles": {},
+            "ReservationStatusUpdate": {},
+            "SecurityEventNotification": {},
+            "SignCertificate": {"status": "Rejected"},
+        }
+    )
 
-    def instant(self, text: str) -> int:
-        try:
-            return parse_instant_ms(text)
-        except InvalidInstantError as error:
-            raise self.property_violation(str(error)) from None
+    async def probe(self) -> None:
+        """A call every 2.0.1 station answers, without side effects (B06, core)."""
+        await self.call(
+            call.GetVariables(
+                get_variable_data=[
+                    {
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "HeartbeatInterval"},
+                    }
+                ]
+            ),
+            suppress=True,
+        )
 
     @on(Action.boot_notification)
     async def on_boot_notification(
@@ -80,16 +117,31 @@ class ChargePoint201(LedgerChargePoint):
         id_token: dict[str, Any] | None = None,
         **details: Any,
     ) -> call_result.TransactionEvent:
+        read = self.meter_values(meter_value)
         event = ocpp_service.TransactionEventV201(
             event_type=event_type,
             transaction_key=str(transaction_info["transaction_id"]),
             seq_no=seq_no,
             timestamp_ms=self.instant(timestamp),
-            samples=self.samples(meter_value),
+            samples=read.samples,
             evse_id=None if evse is None else evse.get("id"),
             connector_id=None if evse is None else evse.get("connector_id"),
             id_token=None if id_token is None else id_token.get("id_token"),
             stopped_reason=transaction_info.get("stopped_reason"),
+            digest=content_digest(
+                {
+                    "event_type": event_type,
+                    "timestamp": timestamp,
+                    "trigger_reason": trigger_reason,
+                    "seq_no": seq_no,
+                    "transaction_info": transaction_info,
+                    "meter_value": meter_value,
+                    "evse": evse,
+                    "id_token": id_token,
+                    **details,
+                }
+            ),
+            signed=tuple(read.signed),
         )
         if event.event_type == "Updated":  # the frequent one: stored in group commits
             transaction_id, session_owed = await self.context.meter_writer.record_update(
@@ -112,10 +164,11 @@ class ChargePoint201(LedgerChargePoint):
         self, evse_id: int, meter_value: list[dict[str, Any]], **details: Any
     ) -> call_result.MeterValues:
         # Meter values outside a transaction: readings of the charging station only.
+        read = self.meter_values(meter_value)
         await self.context.meter_writer.record(
             self.context.station,
             transaction_key=None,
-            samples=self.samples(meter_value),
+            samples=read.samples,
             now_ms=self.now_ms(),
         )
         return call_result.MeterValues()
