@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from chargeledger.domain.meter_evidence import EvidenceAssessment, MeterEvidence, assess
 from chargeledger.domain.meter_values import ENERGY_REGISTER, SignedMeterValue
-from chargeledger.domain.ocmf import Verification
+from chargeledger.domain.ocmf import Verification, load_public_key
+from tests.support.ocmf_examples import SAP_SIGNED_BEGIN, SAP_SIGNED_END
 
 PROPERTY_SETTINGS = settings(deadline=None)  # signing has uneven timings
 
@@ -588,3 +589,22 @@ def test_a_reading_the_meter_flagged_is_no_evidence(meter_status: str) -> None:
     result = assessed(signed, public(), 11.0)
     assert result.status is MeterEvidence.METER_ERROR
     assert f"'{meter_status}'" in result.detail
+
+
+def test_a_16_value_wrapping_2_0_1_signed_meter_value_json_is_read() -> None:
+    """The SAP simulator's 1.6 signed values (tests/support/ocmf_examples.py): JSON text
+    holding signedMeterData (base64 of OCMF) and an OCA-form public key. They are read
+    (not unreadable); with no key configured the status says so; with the key the simulator
+    sent (loaded from its "oca:base16:asn1:" form) the placeholder signatures fail."""
+    signed = [
+        value(SAP_SIGNED_BEGIN, "Transaction.Begin"),
+        value(SAP_SIGNED_END, "Transaction.End"),
+    ]
+    without_key = assessed(signed, None, 1.543)
+    assert without_key.status is MeterEvidence.NO_PUBLIC_KEY
+    assert without_key.begin is not None
+    assert without_key.begin.transaction == "B"
+    sent_key = json.loads(SAP_SIGNED_BEGIN)["publicKey"]
+    key = load_public_key(sent_key)
+    assert isinstance(key.curve, ec.SECP256K1)
+    assert assessed(signed, key, 1.543).status is MeterEvidence.BAD_SIGNATURE

@@ -767,3 +767,12 @@ def test_load_public_key_refuses_bad_keys_with_invalid_public_key_error_only(tex
     except InvalidPublicKeyError:
         return
     assert load_public_key(public_key_text(key)) == key
+
+
+def test_a_key_in_the_oca_form_is_read_plain_or_base64() -> None:
+    """The Open Charge Alliance's form of a meter key, "oca:base16:asn1:<hex of DER>", as
+    stations send it in signedMeterValue.publicKey: as it is, and base64-encoded."""
+    oca = "oca:base16:asn1:" + KEBA_PUBLIC_KEY.lower()
+    expected = public_key_text(load_public_key(KEBA_PUBLIC_KEY))
+    assert public_key_text(load_public_key(oca)) == expected
+    assert public_key_text(load_public_key(base64.b64encode(oca.encode()).decode())) == expected

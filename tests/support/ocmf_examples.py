@@ -20,3 +20,33 @@ KEBA_PUBLIC_KEY = (
     "ADA31585C61C430531DFA53B440AFBFDD95AC887C658EA55260F808F55CA948DF235C2108A0D6DC7D4AB1A"
     "5E1A7955BE"
 )
+
+
+# How the SAP e-mobility charging stations simulator (github.com/SAP/e-mobility-charging-
+# stations-simulator, ee7899b86) sends 1.6 signed values, captured from it on 2026-11-28: a
+# sampled value with format SignedData whose value is 2.0.1's SignedMeterValueType as JSON
+# text (the Open Charge Alliance's note on signed meter values in 1.6), signedMeterData base64
+# of OCMF, publicKey base64 of "oca:base16:asn1:<hex DER>" (secp256k1). Its signatures are
+# placeholders (32 bytes, no DER), so they must never verify.
+SAP_SIGNED_BEGIN = (
+    '{"encodingMethod":"OCMF","publicKey":"b2NhOmJhc2UxNjphc24xOjMwNTYzMDEwMDYwNzJhODY0OGNlM2'
+    "QwMjAxMDYwNTJiODEwNDAwMGEwMzQyMDAwNDQ2MGEwMmJhMjc2NmQ5YzQ0ZjAyM2VjYzBlNGU1ODY0NGE4N2FkZD"
+    "FhYWRkNjMxN2U1ZmU0ZGNjZGIyOWIxNjNhMDFkOGE2Mjk3Yzg0YmM1MzBmODY0MzFlOTJmOGQ0NmFiMzc4MzAyND"
+    'djMDVjYmQ5MmZhYzI1MjkyOWU3ZjYx","signedMeterData":"T0NNRnx7IkZWIjoiMS4wIiwiR0kiOiJTSU1VT'
+    "EFUT1IiLCJHUyI6IlNJTVVMQVRPUiIsIkdWIjoiMS4wIiwiUEciOiJUMSIsIlJEIjpbeyJSSSI6IjEtMDoxLjguM"
+    "CIsIlJUIjoiQUMiLCJSVSI6ImtXaCIsIlJWIjowLCJTVCI6IkciLCJUTSI6IjIwMjYtMTEtMjhUMjM6MzI6MDMuN"
+    "jU4WiIsIlRYIjoiQiJ9XX18eyJTQSI6IkVDRFNBLXNlY3AyNTZrMS1TSEEyNTYiLCJTRCI6IjhmZDc1ZDVhY2U3M"
+    'Tk4ODg4NTM5MjBlOTcyOWNlMzVjMmNiM2E4ZTc1NDg5NmQxNTMzNGJkMDFlZTA3MzNiNGUifQ==","signingMet'
+    'hod":""}'
+)
+SAP_SIGNED_END = (
+    '{"encodingMethod":"OCMF","publicKey":"b2NhOmJhc2UxNjphc24xOjMwNTYzMDEwMDYwNzJhODY0OGNlM2'
+    "QwMjAxMDYwNTJiODEwNDAwMGEwMzQyMDAwNDQ2MGEwMmJhMjc2NmQ5YzQ0ZjAyM2VjYzBlNGU1ODY0NGE4N2FkZD"
+    "FhYWRkNjMxN2U1ZmU0ZGNjZGIyOWIxNjNhMDFkOGE2Mjk3Yzg0YmM1MzBmODY0MzFlOTJmOGQ0NmFiMzc4MzAyND"
+    'djMDVjYmQ5MmZhYzI1MjkyOWU3ZjYx","signedMeterData":"T0NNRnx7IkZWIjoiMS4wIiwiR0kiOiJTSU1VT'
+    "EFUT1IiLCJHUyI6IlNJTVVMQVRPUiIsIkdWIjoiMS4wIiwiUEciOiJUMSIsIlJEIjpbeyJSSSI6IjEtMDoxLjguM"
+    "CIsIlJUIjoiQUMiLCJSVSI6ImtXaCIsIlJWIjoxLjU0MywiU1QiOiJHIiwiVE0iOiIyMDI2LTExLTI4VDIzOjM1O"
+    "jAzLjY5MloiLCJUWCI6IkUifV19fHsiU0EiOiJFQ0RTQS1zZWNwMjU2azEtU0hBMjU2IiwiU0QiOiI2NTg3NDU2Z"
+    'DAwYWE5MjExMmNiYjRmNDg5NjJjNzc4Y2E3N2JkM2JiODk3OWU3ZTI1NjNjOTliMGNmYWQwN2M2In0=","signin'
+    'gMethod":""}'
+)

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
-from chargeledger.domain.meter_values import SignedMeterValue
+from chargeledger.domain.meter_values import SignedMeterValue, signed_meter_value_object
 from chargeledger.domain.ocmf import (
     InvalidOcmfError,
     OcmfDocument,
@@ -68,6 +68,9 @@ class EvidenceAssessment:
 def _ocmf_text(value: SignedMeterValue) -> str:
     if value.data.startswith("OCMF|"):
         return value.data
+    wrapped = signed_meter_value_object(value.data)
+    if wrapped is not None:  # 1.6 per the OCA's note: 2.0.1's signedMeterValue as JSON text
+        return decode_signed_meter_data(str(wrapped.get("signedMeterData") or ""))
     return decode_signed_meter_data(value.data)
 
 

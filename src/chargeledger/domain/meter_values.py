@@ -12,6 +12,7 @@ energy register next to it. Signed values (OCMF and the like) are kept apart as 
 """
 
 import dataclasses
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -206,13 +207,37 @@ def _signed(
             public_key=signed.get("public_key") or None,
         )
     if sampled.get("format") == SIGNED_DATA_FORMAT:  # 1.6
+        data = str(sampled.get("value") or "")
+        wrapped = signed_meter_value_object(data) or {}
         return SignedMeterValue(
             timestamp_ms=timestamp_ms,
             context=sampled.get("context"),
             measurand=measurand,
-            data=str(sampled.get("value") or ""),
+            data=data,  # as sent; what it holds is read when it is assessed
+            encoding_method=_text_or_none(wrapped.get("encodingMethod")),
+            signing_method=_text_or_none(wrapped.get("signingMethod")),
+            public_key=_text_or_none(wrapped.get("publicKey")),
         )
     return None
+
+
+def signed_meter_value_object(data: str) -> dict[str, Any] | None:
+    """A 1.6 signed value sent as 2.0.1's SignedMeterValueType in JSON text (the Open Charge
+    Alliance's note on signed meter values in 1.6 does so): {"signedMeterData": ...,
+    "signingMethod": ..., "encodingMethod": ..., "publicKey": ...}; None for other data."""
+    if not data.lstrip().startswith("{"):
+        return None
+    try:
+        decoded = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(decoded, dict) or "signedMeterData" not in decoded:
+        return None
+    return decoded
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def read_meter_value(

@@ -195,7 +195,7 @@ def load_public_key(text: str) -> EllipticCurvePublicKey:
     Hex is what chargers print on their labels, often grouped with spaces or colons. A key
     on a curve the cryptography package lacks (secp192k1) is refused as unsupported.
     """
-    stripped = text.strip()
+    stripped = _without_oca_prefix(text.strip())
     if not stripped:
         raise InvalidPublicKeyError("the public key is empty")
     pem = stripped.startswith("-----BEGIN")
@@ -369,6 +369,22 @@ def _decode_signature(data: str, encoding: str) -> bytes:
     except ValueError as error:  # binascii.Error is a ValueError
         raise InvalidOcmfError(f"SD is not valid {encoding}: {error}") from None
     raise InvalidOcmfError(f"unknown signature encoding SE {encoding!r}; expected hex or base64")
+
+
+# The Open Charge Alliance's form of a meter's key in signed meter values (1.6 and 2.0.1
+# publicKey): "oca:base16:asn1:<hex of DER>", itself often sent base64-encoded.
+_OCA_KEY = re.compile(r"oca:base(16|64):asn1:(.*)", re.IGNORECASE | re.DOTALL)
+
+
+def _without_oca_prefix(text: str) -> str:
+    candidate = text
+    if not _OCA_KEY.match(candidate):
+        try:
+            candidate = base64.b64decode(re.sub(r"\s", "", text), validate=True).decode("ascii")
+        except ValueError:  # not base64 of ASCII text
+            return text
+    match = _OCA_KEY.match(candidate)
+    return text if match is None else match[2].strip()
 
 
 def _key_bytes(text: str) -> bytes:
