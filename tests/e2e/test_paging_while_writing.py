@@ -6,7 +6,7 @@ session that existed when paging began is listed exactly once, in order, and not
 import json
 import subprocess
 import sys
-import time
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +19,33 @@ from tests.support.servers import chargeledger_command, running_server
 FRAME_START = datetime(2024, 3, 1, tzinfo=UTC)
 FRAME_HOURS = 24 * 30
 EXISTING_SESSIONS = 240
+INTERLEAVED_PAGES = 4  # pages read each after a new post by the writer
+
+
+class _WriterProgress:
+    """Follows the writer's `posted N` lines in a thread."""
+
+    def __init__(self, writer: "subprocess.Popen[str]") -> None:
+        self.posted = 0
+        self.done = threading.Event()
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._follow, args=(writer,), daemon=True)
+        self._thread.start()
+
+    def _follow(self, writer: "subprocess.Popen[str]") -> None:
+        assert writer.stdout is not None
+        for line in writer.stdout:
+            if line.startswith("posted "):
+                with self._changed:
+                    self.posted = int(line.split()[1])
+                    self._changed.notify_all()
+        self.done.set()
+
+    def wait_for(self, count: int, timeout_s: float = 60) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.posted >= count, timeout=timeout_s), (
+                f"the writer posted {self.posted} sessions, not {count}, in {timeout_s} s"
+            )
 
 
 def _z(instant: datetime) -> str:
@@ -78,8 +105,12 @@ def test_paging_sees_every_existing_session_once_while_another_process_posts(
             stdout=subprocess.PIPE,
             text=True,
         )
+        progress = _WriterProgress(writer)
         try:
-            time.sleep(0.5)  # the writer is posting before the first page is read
+            # Paging interleaves with the writer for sure, however busy the machine: the
+            # first pages are each read only after the writer posted again.
+            progress.wait_for(1)
+            posted_before = progress.posted
             seen: list[tuple[str, str]] = []
             url: str | None = (
                 f"{base_url}/v1/entities/{entity_id}/charge-sessions"
@@ -88,20 +119,22 @@ def test_paging_sees_every_existing_session_once_while_another_process_posts(
             )
             pages = 0
             while url is not None:
+                if pages < INTERLEAVED_PAGES:
+                    progress.wait_for(posted_before + pages + 1)
                 page = http.get(url)
                 assert page.status_code == 200, page.text
                 body = page.json()
                 seen.extend((r["data"]["start"], r["id"]) for r in body["data"])
                 url = body["links"]["next"]
                 pages += 1
-                time.sleep(0.02)  # give the writer room to interleave
+            posted_meanwhile = progress.posted - posted_before
         finally:
             writer.terminate()
-            out, _ = writer.communicate(timeout=30)
+            writer.wait(timeout=30)
+            progress.done.wait(timeout=30)
         assert writer.returncode == 0
-        posted_meanwhile = int(out.strip())
 
-    assert posted_meanwhile > 0, "the writer must have posted while we paged"
+    assert posted_meanwhile >= INTERLEAVED_PAGES, "the writer must have posted while we paged"
     ids = [session_id for _, session_id in seen]
     duplicates = [i for i, count in Counter(ids).items() if count > 1]
     assert duplicates == []

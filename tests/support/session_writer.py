@@ -1,7 +1,8 @@
 """Posts charge sessions at random starts inside a frame until stopped (SIGTERM).
 
 Run as a separate process: `python -m tests.support.session_writer BASE_URL TOKEN ENTITY_ID
-FRAME_START_EPOCH_S FRAME_HOURS`. Prints how many it posted when it stops.
+FRAME_START_EPOCH_S FRAME_HOURS`. Prints `posted N` after each post (so a test can wait for
+it to have posted, rather than hope it did on a busy machine) and `total N` when it stops.
 """
 
 import random
@@ -41,7 +42,8 @@ def main() -> None:
                 print(f"unexpected {response.status_code}: {response.text}", file=sys.stderr)
                 sys.exit(1)
             posted += 1
-    print(posted)
+            print(f"posted {posted}", flush=True)
+    print(f"total {posted}", flush=True)
 
 
 if __name__ == "__main__":
