@@ -1,20 +1,51 @@
 """Shared by the benchmark scripts: servers, wrk runs, memory readings, result files."""
 
+import atexit
+import functools
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+if TYPE_CHECKING:
+    from chargeledger.domain.signing_keys import TokenKeys
+
 RESULTS = Path(__file__).parent / "results"
 WRK_SCRIPT = Path(__file__).parent / "wrk" / "replay.lua"
+
+
+@functools.cache
+def bench_key_file() -> Path:
+    """The master key of the servers a benchmark run starts (PostgreSQL needs one): a key
+    file in a temporary directory, made once per run."""
+    from chargeledger.domain.signing_keys import new_key
+    from chargeledger.services.keys import generate_secret
+    from chargeledger.storage.key_file import write_key_file
+
+    directory = Path(tempfile.mkdtemp(prefix="chargeledger-bench-keys-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = directory / "keys.json"
+    write_key_file(path, [new_key(secret=generate_secret(), now_ms=int(time.time() * 1000))])
+    return path
+
+
+def bench_cursor_keys() -> "TokenKeys":
+    """The keys the servers sign continuation tokens with (for the in-process floors)."""
+    from chargeledger.services.keys import KeyRing, KeySource
+
+    return KeyRing(KeySource(key_file=bench_key_file())).continuation_tokens(
+        int(time.time() * 1000)
+    )
 
 
 def free_port() -> int:
@@ -84,7 +115,12 @@ def start_server(
             "--database-url",
             database_url,
         ],
-        env={**os.environ, "CHARGELEDGER_BENCH_ROUTES": "1", **(env or {})},
+        env={
+            **os.environ,
+            "CHARGELEDGER_BENCH_ROUTES": "1",
+            "CHARGELEDGER_SECRET_KEY_FILE": str(bench_key_file()),
+            **(env or {}),
+        },
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,

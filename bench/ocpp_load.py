@@ -31,8 +31,9 @@ PASSWORD = "bench-charger-password-0001"  # noqa: S105 - a benchmark's chargers
 INTERVAL_S = 10.0
 
 
-async def _register(database_url: str, count: int) -> list[str]:
-    """Charge points and their stations, straight into the database (all with one password)."""
+async def _register(database_url: str, count: int) -> tuple[uuid.UUID, list[str]]:
+    """Charge points and their stations of one tenant, straight into the database (all with
+    one password); the tenant's id (their URL's) and their identities."""
     await upgrade_to_head_async(database_url)
     database = Database(database_url)
     password_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
@@ -51,6 +52,7 @@ async def _register(database_url: str, count: int) -> list[str]:
         )  # fmt: skip
         station_rows.append(
             {
+                "tenant_id": tenant_id,
                 "identity": identity,
                 "entity_id": entity_id,
                 "password_hash": password_hash,
@@ -64,7 +66,7 @@ async def _register(database_url: str, count: int) -> list[str]:
         await connection.execute(entities.insert(), entity_rows)
         await connection.execute(ocpp_stations.insert(), station_rows)
     await database.dispose()
-    return identities
+    return tenant_id, identities
 
 
 def _now() -> str:
@@ -294,7 +296,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     url = asyncio.run(ensure_database(args.admin_url, args.database, fresh=True))
-    identities = asyncio.run(_register(url, args.chargers))
+    tenant_id, identities = asyncio.run(_register(url, args.chargers))
     server = start_server(
         url,
         workers=1,
@@ -310,7 +312,7 @@ def main() -> None:
                 args.window,
                 args.limit_ms,
                 server,
-                path="/bench/ocpp-floor" if args.floor else "/ocpp",
+                path="/bench/ocpp-floor" if args.floor else f"/ocpp/{tenant_id}",
                 charger=Charger201 if args.ocpp == "2.0.1" else Charger,
             )
         )

@@ -26,13 +26,21 @@ import httpx
 import orjson
 from sqlalchemy.dialects import postgresql
 
-from bench.common import RESULTS, CpuMeter, machine, save, start_server, token, wrk
+from bench.common import (
+    RESULTS,
+    CpuMeter,
+    bench_cursor_keys,
+    machine,
+    save,
+    start_server,
+    token,
+    wrk,
+)
 from chargeledger.api.serialization import charge_session_record
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.instants import format_instant, parse_instant_ms
 from chargeledger.services import charge_sessions
 from chargeledger.services.auth import Principal
-from chargeledger.services.keys import load_signing_keys
 from chargeledger.services.paging import Frame, make_page
 from chargeledger.storage.charge_sessions import _FIRST_PAGE
 from chargeledger.storage.database import Database
@@ -120,8 +128,7 @@ async def database_floor(
     """The same work as a request, minus HTTP: client check, entity check, the page query,
     serialization to bytes. `concurrency` coroutines in one process, like a worker's."""
     database = Database(database_url, pool_size=concurrency)
-    async with database.write() as connection:
-        keys = await load_signing_keys(connection, configured_secret=None, now_ms=0)
+    cursor_keys = bench_cursor_keys()
     principal = Principal(
         tenant_id=UUID(dataset["tenant_id"]), client_id=UUID(dataset["client_id"])
     )
@@ -156,7 +163,7 @@ async def database_floor(
                     frame_end_ms=end,
                     page_size=page_size,
                     continuation_token=continuation,
-                    cursor_key=keys.continuation_token,
+                    cursor_key=cursor_keys,
                     now_ms=int(time.time() * 1000),
                 )
             _page_bytes(page)
@@ -188,8 +195,7 @@ async def raw_driver_floor(
     compiled = _FIRST_PAGE.compile(dialect=postgresql.asyncpg.dialect())
     sql = str(compiled)
     order = list(compiled.positiontup or [])
-    async with Database(database_url).write() as connection:
-        keys = await load_signing_keys(connection, configured_secret=None, now_ms=0)
+    cursor_keys = bench_cursor_keys()
     pool = await asyncpg.create_pool(
         database_url, min_size=concurrency, max_size=concurrency, record_class=_Row
     )
@@ -224,7 +230,7 @@ async def raw_driver_floor(
                 rows,
                 page_size=page_size,
                 frame=frame,
-                key=keys.continuation_token,
+                key=cursor_keys,
                 kind=CursorKind.CHARGE_SESSIONS,
                 scope_id=entity_id,
                 sort_key=lambda row: (row.start_ms, row.id),

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from chargeledger.api.app import create_app
 from chargeledger.api.context import system_clock_ms
 from chargeledger.services import auth
-from chargeledger.services.keys import load_signing_keys
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
 from chargeledger.storage.tables import api_clients
 from tests.support.api import TenantApi
+from tests.support.keys import suite_access_keys
 
 PROBLEM = "application/problem+json"
 BAD_CREDENTIALS = "clientId or clientSecret is wrong, or the client was revoked"
@@ -56,10 +56,12 @@ def credentials_body(api: TenantApi) -> dict[str, str]:
 
 
 async def server_access_key(database: Database) -> bytes:
-    """The key the live server signs access tokens with (generated and kept in the DB)."""
-    async with database.write() as connection:
-        keys = await load_signing_keys(connection, configured_secret=None, now_ms=system_clock_ms())
-    return keys.access_token
+    """The key the live server signs access tokens with (the suite's key file, never the DB);
+    tokens signed with it name it with SERVER_KEY_ID, as the server's do."""
+    return suite_access_keys().signing
+
+
+SERVER_KEY_ID = {"kid": suite_access_keys().signing_id}
 
 
 def token_claims(api: TenantApi, *, issued_s: int, **overrides: Any) -> dict[str, Any]:
@@ -256,7 +258,12 @@ async def test_every_protected_route_with_an_expired_token_is_401(
 ) -> None:
     entity = await api.create_entity("EV")
     key = await server_access_key(database)
-    token = jwt.encode(token_claims(api, issued_s=int(time.time()) - 3700), key, algorithm="HS256")
+    token = jwt.encode(
+        token_claims(api, issued_s=int(time.time()) - 3700),
+        key,
+        algorithm="HS256",
+        headers=SERVER_KEY_ID,
+    )
     await assert_every_route_refuses(live_server, entity["id"], f"Bearer {token}")
     response = await api.http.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
     assert assert_unauthorized(response)["detail"] == (
@@ -283,7 +290,9 @@ async def test_token_crafted_with_the_server_key_is_accepted(
 ) -> None:
     """The control for the expired-token test: the same key and claims, not expired, work."""
     key = await server_access_key(database)
-    token = jwt.encode(token_claims(api, issued_s=int(time.time())), key, algorithm="HS256")
+    token = jwt.encode(
+        token_claims(api, issued_s=int(time.time())), key, algorithm="HS256", headers=SERVER_KEY_ID
+    )
     response = await api.http.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
 
@@ -294,7 +303,10 @@ async def test_token_whose_exp_is_now_is_already_expired(
     key = await server_access_key(database)
     now_s = int(time.time())
     token = jwt.encode(
-        token_claims(api, issued_s=now_s - 3600, exp=now_s - 1), key, algorithm="HS256"
+        token_claims(api, issued_s=now_s - 3600, exp=now_s - 1),
+        key,
+        algorithm="HS256",
+        headers=SERVER_KEY_ID,
     )
     response = await api.http.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
     assert_unauthorized(response)
@@ -323,6 +335,7 @@ async def test_server_signed_token_naming_another_tenant_for_the_client_is_401(
         token_claims(api, issued_s=int(time.time()), tid=str(other_api.tenant_id)),
         key,
         algorithm="HS256",
+        headers=SERVER_KEY_ID,
     )
     response = await api.http.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
     assert_unauthorized(response)
@@ -335,7 +348,7 @@ async def test_server_signed_token_without_a_required_claim_is_401(
     key = await server_access_key(database)
     claims = token_claims(api, issued_s=int(time.time()))
     del claims[missing]
-    token = jwt.encode(claims, key, algorithm="HS256")
+    token = jwt.encode(claims, key, algorithm="HS256", headers=SERVER_KEY_ID)
     response = await api.http.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
     assert_unauthorized(response)
 
@@ -345,7 +358,10 @@ async def test_server_signed_token_from_another_issuer_is_401(
 ) -> None:
     key = await server_access_key(database)
     token = jwt.encode(
-        token_claims(api, issued_s=int(time.time()), iss="someone-else"), key, algorithm="HS256"
+        token_claims(api, issued_s=int(time.time()), iss="someone-else"),
+        key,
+        algorithm="HS256",
+        headers=SERVER_KEY_ID,
     )
     response = await api.http.get("/v1/entities", headers={"Authorization": f"Bearer {token}"})
     assert_unauthorized(response)

@@ -416,3 +416,39 @@ def test_a_position_a_hair_from_the_centre_has_the_centres_probability(d: float)
     """Regression: scipy's rice.cdf is off by up to 0.27 when (d/sigma)^2 is subnormal."""
     at_centre = 1 - math.exp(-(23.0**2) / (2 * 16.0**2))
     assert inside_probability(d, 23.0, 16.0) == pytest.approx(at_centre, abs=1e-12)
+
+
+# ---- any accepted position, however precise (issue 10) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("d", "radius", "sigma", "expected"),
+    [
+        (10_000_000.0, 5000.0, 5e-324, 0.0),  # scipy said 1.0: a match 10,000 km away
+        (10_000_000.0, 5000.0, 1e-300, 0.0),  # scipy said NaN
+        (4000.0, 5000.0, 1e-10, 1.0),  # NaN
+        (5000.0, 5000.0, 1e-6, 0.5),  # NaN: exactly on the edge, a needle-sharp position
+        (1.0, 5000.0, 1e-300, 1.0),
+    ],
+)
+def test_a_needle_sharp_uncertainty_gives_the_probability_of_an_exact_position(
+    d: float, radius: float, sigma: float, expected: float
+) -> None:
+    assert inside_probability(d, radius, sigma) == pytest.approx(expected, abs=1e-9)
+
+
+@settings(deadline=None)
+@given(
+    st.floats(min_value=0.0, max_value=20_100_000.0),
+    st.floats(min_value=1.0, max_value=5000.0),
+    st.one_of(st.floats(min_value=0.0, max_value=100_000.0), st.floats(0.0, 1e-3)),
+)
+def test_any_accepted_position_and_location_give_a_probability(
+    d: float, radius: float, sigma: float
+) -> None:
+    """Every distance on Earth, every radius and uncertainty the API accepts: a probability,
+    never NaN, and the exact position's answer when the uncertainty is a hair."""
+    p = inside_probability(d, radius, sigma)
+    assert 0.0 <= p <= 1.0
+    if 0 < sigma < 1e-9 and abs(d - radius) > 1e-6:
+        assert p == (1.0 if d < radius else 0.0)

@@ -16,10 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chargeledger.domain.meter_values import (
+    CONNECTOR_IDS,
     ENERGY_REGISTER,
     MAX_POWER_KW,
     MAX_REGISTER_KWH,
     POWER,
+    REGISTER_WH,
+    SEQ_NOS,
     STATE_OF_CHARGE,
     DroppedValue,
     MeterValuesRead,
@@ -27,7 +30,9 @@ from chargeledger.domain.meter_values import (
     SignedMeterValue,
     read_meter_value,
     read_meter_values,
+    register_kwh,
     samples_from_meter_values,
+    within_ranges,
 )
 from chargeledger.domain.session_energy import counter_increments
 
@@ -869,3 +874,58 @@ def test_a_single_value_is_either_kept_within_bounds_or_dropped_with_a_reason(
             assert -MAX_POWER_KW <= kept <= MAX_POWER_KW
         else:
             assert 0 <= kept <= 100
+
+
+# ---- ranges of what a charger sends and what was stored ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("allowed", "admitted", "refused"),
+    [
+        (REGISTER_WH, [0, 1, 10**12], [-1, 10**12 + 1, 10**30, 2**63, True, 1.0, "5", None]),
+        (CONNECTOR_IDS, [0, 1, 2**31 - 1], [-1, 2**31, 2**40, False]),
+        (SEQ_NOS, [0, 2**63 - 1], [-1, 2**63, 2**70, -(2**63) - 1]),
+    ],
+)
+def test_an_integer_range_admits_integers_within_it_only(
+    allowed: Any, admitted: list[Any], refused: list[Any]
+) -> None:
+    assert all(allowed.admits(value) for value in admitted)
+    assert not any(allowed.admits(value) for value in refused)
+
+
+def test_an_integer_range_says_itself_as_a_charger_event_shows_it() -> None:
+    assert str(REGISTER_WH) == "0 to 1000000000000 Wh"
+    assert str(SEQ_NOS) == f"0 to {2**63 - 1}"
+
+
+@pytest.mark.parametrize(
+    ("stored_kwh", "used"),
+    [(0.0, 0.0), (1234.5, 1234.5), (MAX_REGISTER_KWH, MAX_REGISTER_KWH), (None, None)]
+    + [(bad, None) for bad in (-0.001, 1.7e305, math.inf, -math.inf, math.nan)],
+)
+def test_a_stored_register_out_of_range_is_not_used(stored_kwh: float | None, used: Any) -> None:
+    assert register_kwh(stored_kwh) == used
+
+
+def test_a_stored_sample_keeps_only_its_values_in_range() -> None:
+    sample = Sample(AT_MS, energy_kwh=1.7e305, power_kw=11.0, soc_pct=50.0)
+    assert within_ranges(sample) == Sample(AT_MS, None, 11.0, 50.0)
+    assert within_ranges(Sample(AT_MS, 10.0, math.nan, 101.0)) == Sample(AT_MS, 10.0, None, None)
+    assert within_ranges(Sample(AT_MS, 10.0, -MAX_POWER_KW, 0.0)) == Sample(
+        AT_MS, 10.0, -MAX_POWER_KW, 0.0
+    )
+
+
+@given(
+    st.floats(allow_nan=True, allow_infinity=True) | st.none(),
+    st.floats(allow_nan=True, allow_infinity=True) | st.none(),
+    st.floats(allow_nan=True, allow_infinity=True) | st.none(),
+)
+def test_whatever_was_stored_what_is_used_is_in_range(
+    energy: float | None, power: float | None, soc: float | None
+) -> None:
+    used = within_ranges(Sample(AT_MS, energy, power, soc))
+    assert used.energy_kwh is None or 0 <= used.energy_kwh <= MAX_REGISTER_KWH
+    assert used.power_kw is None or -MAX_POWER_KW <= used.power_kw <= MAX_POWER_KW
+    assert used.soc_pct is None or 0 <= used.soc_pct <= 100

@@ -6,6 +6,7 @@ Energies are constant-power profiles: register energy = power x hours metered in
 """
 
 import itertools
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +22,8 @@ from chargeledger.domain.instants import parse_instant_ms
 from chargeledger.domain.tariffs import (
     BELGIAN_DAY_NIGHT,
     DUTCH_NORMAL_LOW,
+    MAX_SPLIT_ENERGY_KWH,
+    MAX_SPLIT_SPAN_MS,
     PRESETS,
     REGISTERS,
     WEEKDAYS,
@@ -31,6 +34,8 @@ from chargeledger.domain.tariffs import (
     RegisterSegment,
     TariffCalendar,
     TariffRule,
+    UnsplittableProfileError,
+    _whole_watt_hours,
     calendar_from_dict,
     calendar_to_dict,
     constant_power_profile,
@@ -40,6 +45,7 @@ from chargeledger.domain.tariffs import (
     register_segments,
     split_energy,
 )
+from tests.support.work_budget import WorkBudgetExceededError, work_budget
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -1151,3 +1157,148 @@ def test_dutch_preset_treats_good_friday_as_a_working_day() -> None:
     ]
     tiers = split_energy(ascension_9_to_10, [CalendarVersion(0, DUTCH_NORMAL_LOW)])
     assert (tiers.t1, tiers.t2) == (1.0, 0.0)  # t1 = low on a real holiday
+
+
+# --- Bounded work, whatever the values (issue 10, finding 1) ----------------------------------
+
+# Lines of Python a split may execute, at most: a one-day session takes about 350, a year's
+# span about 60,000. Handing out a 1e27 kWh total a watt-hour at a time took 1e30.
+SPLIT_WORK_BUDGET = 200_000
+
+
+def test_a_total_of_1e27_kwh_is_refused_at_once_instead_of_counted_out_a_watt_hour_at_a_time() -> (
+    None
+):
+    """The request that hung a worker for good: 1e27 kWh in a night session that runs into
+    the day tariff (22:00-09:00 local). Float noise at that size left the registers 1e14 Wh
+    short of the total, handed out one at a time. Now a few dozen lines refuse it."""
+    profile = constant_power_profile(ms("2024-05-27T20:00:00Z"), ms("2024-05-28T07:00:00Z"), 1e27)
+    with work_budget(SPLIT_WORK_BUDGET), pytest.raises(UnsplittableProfileError, match="1e\\+27"):
+        split_energy(profile, always(BELGIAN_DAY_NIGHT))
+
+
+def test_the_largest_splittable_energy_is_split_exactly_in_bounded_work() -> None:
+    """At the bound (1e12 kWh, 1e15 Wh) the registers are still exact whole Wh that add up."""
+    profile = constant_power_profile(
+        ms("2024-05-27T18:00:00Z"), ms("2024-05-27T23:00:00Z"), MAX_SPLIT_ENERGY_KWH
+    )
+    with work_budget(SPLIT_WORK_BUDGET):
+        t1, t2, t3, t4, total = tiers_wh(split_energy(profile, always(BELGIAN_DAY_NIGHT)))
+    # Monday 20:00-01:00 local: 2 of 5 hours before 22:00 are day (t1), 3 are night (t2).
+    assert (t1, t2, t3, t4, total) == (400_000_000_000_000, 600_000_000_000_000, 0, 0, 10**15)
+
+
+def test_a_profile_longer_than_a_year_is_refused_not_walked_day_by_day() -> None:
+    """1970 to 9999 would be three million days of calendar: refused before the first."""
+    profile = constant_power_profile(ms("1970-01-01T00:00:00Z"), ms("9999-12-31T00:00:00Z"), 1.0)
+    with work_budget(SPLIT_WORK_BUDGET), pytest.raises(UnsplittableProfileError, match="days"):
+        split_energy(profile, always(BELGIAN_DAY_NIGHT))
+    within = constant_power_profile(0, MAX_SPLIT_SPAN_MS, 1.0)
+    with work_budget(SPLIT_WORK_BUDGET):
+        assert split_energy(within, always(BELGIAN_DAY_NIGHT)).total == 1.0
+
+
+@pytest.mark.parametrize("energy_kwh", [float("nan"), float("inf"), -float("inf")])
+def test_energy_that_is_not_a_finite_number_is_refused(energy_kwh: float) -> None:
+    profile = [EnergyInterval(0, HOUR_MS, 1.0), EnergyInterval(HOUR_MS, 2 * HOUR_MS, energy_kwh)]
+    with pytest.raises(UnsplittableProfileError):
+        split_energy(profile, [])
+
+
+def test_many_readings_cost_the_readings_plus_the_segments_not_their_product() -> None:
+    """10,000 four-minute steps over 31 days of the Belgian calendar (about 60 segments):
+    each step walks only the segments it overlaps. Walking every segment for every step was
+    600,000 overlaps, some two million lines."""
+    start = ms("2024-01-01T00:00:00Z")
+    step_ms = MAX_SPLIT_SPAN_MS // 12 // 10_000
+    profile = [
+        EnergyInterval(start + i * step_ms, start + (i + 1) * step_ms, 0.01) for i in range(10_000)
+    ]
+    with work_budget(400_000):
+        tiers = split_energy(profile, always(BELGIAN_DAY_NIGHT))
+    assert tiers_wh(tiers)[4] == 100_000
+
+
+def _whole_watt_hours_one_at_a_time(
+    per_register: dict[Register, float], total_kwh: float
+) -> TieredEnergyKwh:
+    """The split's rounding as it was before issue 10: the shortfall handed out a Wh at a
+    time, round the registers in order of remainder. The reference for small shortfalls."""
+    total_wh = round(round(total_kwh * 1000, 6))
+    exact_wh = {register: round(per_register[register] * 1000, 6) for register in REGISTERS}
+    floors = {register: math.floor(value) for register, value in exact_wh.items()}
+    shortfall = total_wh - sum(floors.values())
+    by_remainder = sorted(REGISTERS, key=lambda register: floors[register] - exact_wh[register])
+    for index in range(abs(shortfall)):
+        floors[by_remainder[index % len(REGISTERS)]] += 1 if shortfall > 0 else -1
+    t1, t2, t3, t4 = (floors[register] / 1000 for register in REGISTERS)
+    return TieredEnergyKwh(t1=t1, t2=t2, t3=t3, t4=t4, total=total_wh / 1000)
+
+
+register_kwh = st.floats(-50, 50, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+@PROPERTY_SETTINGS
+@given(
+    per_register=st.fixed_dictionaries(dict.fromkeys(REGISTERS, register_kwh)),
+    total_kwh=register_kwh,
+)
+def test_the_shortfall_in_closed_form_rounds_as_the_watt_hour_loop_did(
+    per_register: dict[Register, float], total_kwh: float
+) -> None:
+    """Registers that do not add up to the total by up to 200 kWh (200,000 Wh short or over,
+    the loop's worst case here): the closed form gives exactly what the loop gave."""
+    assert _whole_watt_hours(per_register, total_kwh) == _whole_watt_hours_one_at_a_time(
+        per_register, total_kwh
+    )
+
+
+finite_energies_kwh = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(0, 1e15, allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e27, 1e305, 1e307, 1.7e308, -1e27, MAX_SPLIT_ENERGY_KWH]),
+)
+spans_ms = st.one_of(
+    durations_ms,
+    st.integers(0, MAX_SPLIT_SPAN_MS // 20),
+    st.integers(MAX_SPLIT_SPAN_MS + 1, 300_000 * 365 * DAY_MS),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    total_kwh=finite_energies_kwh,
+    shares=st.lists(st.floats(0, 1), min_size=1, max_size=4),
+    start=instants(EARLIEST_MS, LATEST_MS),
+    span_ms=spans_ms,
+    calendar=st.sampled_from([BELGIAN_DAY_NIGHT, DUTCH_NORMAL_LOW, BRUSSELS_SMALL_HOURS_T3]),
+)
+@example(total_kwh=1e27, shares=[1.0], start=ms("2024-05-27T20:00:00Z"), span_ms=11 * HOUR_MS,
+         calendar=BELGIAN_DAY_NIGHT)  # fmt: skip
+def test_any_finite_energy_over_any_span_is_split_or_refused_in_bounded_work(
+    total_kwh: float, shares: list[float], start: int, span_ms: int, calendar: TariffCalendar
+) -> None:
+    """Any finite total, cut into up to four steps of any size, over any span up to 300,000
+    years: the split finishes within the same work budget whatever the magnitudes. Within the
+    bounds the registers add up to the total exactly, in whole Wh; beyond them the profile
+    is refused."""
+    weights = [share / sum(shares) if sum(shares) > 0 else 1 / len(shares) for share in shares]
+    step_ms = span_ms // len(weights)
+    profile = [
+        EnergyInterval(start + i * step_ms, start + (i + 1) * step_ms, total_kwh * weight)
+        for i, weight in enumerate(weights)
+    ]
+    magnitude_kwh = sum(abs(step.energy_kwh) for step in profile)
+    spanned_ms = profile[-1].end_ms - profile[0].start_ms
+    try:
+        with work_budget(SPLIT_WORK_BUDGET):
+            tiers = split_energy(profile, always(calendar))
+    except UnsplittableProfileError:
+        assert magnitude_kwh > MAX_SPLIT_ENERGY_KWH or spanned_ms > MAX_SPLIT_SPAN_MS
+        return
+    except WorkBudgetExceededError:
+        pytest.fail(f"splitting {total_kwh!r} kWh over {span_ms} ms took unbounded work")
+    assert magnitude_kwh <= MAX_SPLIT_ENERGY_KWH
+    t1, t2, t3, t4, total = tiers_wh(tiers)
+    assert t1 + t2 + t3 + t4 == total
+    assert total == round(round(sum(step.energy_kwh for step in profile) * 1000, 6))

@@ -37,7 +37,8 @@ async def test_two_hundred_chargers_at_once_make_exactly_two_hundred_sessions(
     api: TenantApi, live_server: str
 ) -> None:
     chargers = [await _register(api, index) for index in range(CHARGERS)]
-    ws_url = live_server.replace("http://", "ws://") + "/ocpp"
+    # The tenant's base URL, as its chargers are configured: each appends its identity.
+    ws_url = live_server.replace("http://", "ws://") + f"/ocpp/{api.tenant_id}"
     runs = [
         run_charger(
             ChargerSettings(

@@ -395,3 +395,114 @@ async def test_migration_0006_keys_events_by_content_and_gives_sessions_their_id
             assert await _schema_differences(database) == []
         finally:
             await database.dispose()
+
+
+async def test_migration_0007_keeps_a_station_registered_before_it_at_its_old_url(
+    tmp_path: Path,
+) -> None:
+    """A station registered at revision 0006, when identities were global and its charger
+    was configured with /ocpp/<identity>: after the upgrade that charger connects at the same
+    URL with the same password, and at its tenant's path too; the station belongs to its
+    entity's tenant, on the legacy path. Downgrading keeps it (and drops a newer station of
+    another tenant that shares its identity, which 0006 cannot hold)."""
+    from chargeledger.services.ocpp_credentials import hash_password
+    from chargeledger.storage.tables import ocpp_stations
+    from tests.ingest.ocpp.charger import PASSWORD, connect_raw, raw_call
+    from tests.support.servers import ServerProcess
+
+    async with fresh_database(tmp_path, name_hint="m0007") as url:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "0006")
+        database = Database(url)
+        try:
+            tenant_id, entity_id = uuid4(), uuid4()
+            identity = f"OLD-{uuid4().hex[:8]}"
+            uuids = ("id", "tenant_id", "entity_id")
+
+            async def insert(connection: object, table: str, row: dict[str, object]) -> None:
+                statement = sa.text(
+                    f"INSERT INTO {table} ({', '.join(row)}) "
+                    f"VALUES ({', '.join(':' + name for name in row)})"
+                ).bindparams(*(sa.bindparam(name, type_=sa.Uuid) for name in row if name in uuids))
+                await connection.execute(statement, row)  # type: ignore[attr-defined]
+
+            async with database.write() as connection:
+                await insert(connection, "tenants", {"id": tenant_id, "name": "t", "created_ms": 0})
+                await insert(
+                    connection,
+                    "entities",
+                    {
+                        "id": entity_id, "tenant_id": tenant_id, "type": "ChargePoint",
+                        "name": "cp", "identifier": identity, "properties_json": "{}",
+                        "capture_charge_sessions": True, "created_ms": 0,
+                    },
+                )  # fmt: skip
+                await insert(
+                    connection,
+                    "ocpp_stations",
+                    {
+                        "identity": identity,
+                        "entity_id": entity_id,
+                        "password_hash": await hash_password(PASSWORD),
+                        "created_ms": 1,
+                    },
+                )
+
+            await upgrade_to_head_async(url)
+            assert await _schema_differences(database) == []
+            async with database.read() as connection:
+                station = (await connection.execute(sa.select(ocpp_stations))).one()
+            assert (station.tenant_id, station.identity, station.legacy_identity) == (
+                tenant_id,
+                identity,
+                identity,
+            )
+
+            server = ServerProcess(url, log_path=tmp_path / "server.log")
+            await asyncio.to_thread(server.start)
+            try:
+                for path in (f"/ocpp/{identity}", f"/ocpp/{tenant_id}/{identity}"):
+                    async with connect_raw(server.base_url, path, PASSWORD) as charger:
+                        answer = await raw_call(charger, "hb", "Heartbeat", {})
+                        assert answer[:2] == [3, "hb"], (path, answer)
+            finally:
+                await asyncio.to_thread(server.stop)
+
+            # Another tenant registers the identity after the upgrade; 0006 keys stations by
+            # identity alone, so going back keeps the station on the legacy path.
+            other_tenant, other_entity = uuid4(), uuid4()
+            async with database.write() as connection:
+                await insert(
+                    connection, "tenants", {"id": other_tenant, "name": "u", "created_ms": 0}
+                )
+                await insert(
+                    connection,
+                    "entities",
+                    {
+                        "id": other_entity, "tenant_id": other_tenant, "type": "ChargePoint",
+                        "name": "cp", "identifier": identity, "properties_json": "{}",
+                        "capture_charge_sessions": True, "created_ms": 0,
+                    },
+                )  # fmt: skip
+                await connection.execute(
+                    sa.insert(ocpp_stations).values(
+                        tenant_id=other_tenant,
+                        identity=identity,
+                        entity_id=other_entity,
+                        password_hash="x",
+                        created_ms=0,  # earlier, yet not the one on the legacy path
+                    )
+                )
+            await asyncio.to_thread(command.downgrade, alembic_config(url), "0006")
+            async with database.read() as connection:
+                kept = (
+                    await connection.execute(
+                        sa.text("SELECT identity, entity_id FROM ocpp_stations").columns(
+                            sa.column("identity", sa.String), sa.column("entity_id", sa.Uuid)
+                        )
+                    )
+                ).all()
+            assert [tuple(row) for row in kept] == [(identity, entity_id)]
+            await upgrade_to_head_async(url)
+            assert await _schema_differences(database) == []
+        finally:
+            await database.dispose()

@@ -36,6 +36,26 @@ class TenantApi:
     async def list_sessions(self, entity_id: str, **params: Any) -> httpx.Response:
         return await self.http.get(f"/v1/entities/{entity_id}/charge-sessions", params=params)
 
+    @classmethod
+    async def logged_in(cls, http: httpx.AsyncClient, credentials: Any) -> "TenantApi":
+        """Authenticates the client with `credentials` (auth.ClientCredentials) on `http`,
+        which then carries the token."""
+        response = await http.post(
+            "/v1/authentication",
+            json={
+                "clientId": str(credentials.client_id),
+                "clientSecret": credentials.client_secret,
+            },
+        )
+        assert response.status_code == 200, response.text
+        http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        return cls(
+            http=http,
+            tenant_id=credentials.tenant_id,
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+        )
+
 
 def session_body(
     external_id: str,

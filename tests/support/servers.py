@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.keys import suite_key_environment
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -56,7 +58,7 @@ class ServerProcess:
                 "--database-url",
                 self.database_url,
             ),
-            env={**os.environ, **self.env},
+            env={**os.environ, **suite_key_environment(self.env), **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() takes the workers too

@@ -16,7 +16,12 @@ from chargeledger import __version__
 from chargeledger.api.context import AppState, system_clock_ms
 from chargeledger.api.garbage_collection import freeze_periodically, freeze_what_is_alive
 from chargeledger.api.middleware import BodySizeLimitMiddleware
+from chargeledger.api.openapi_links import add_creation_links
+from chargeledger.api.openapi_responses import problems
+from chargeledger.api.path_alias import ApiPrefixAliasMiddleware
 from chargeledger.api.problems import install_problem_handlers
+from chargeledger.api.rate_limits import address_key, client_address
+from chargeledger.api.request_ids import RequestIdMiddleware
 from chargeledger.api.routes import (
     authentication,
     bench,
@@ -30,10 +35,12 @@ from chargeledger.api.routes import (
 )
 from chargeledger.api.schemas.common import Problem
 from chargeledger.api.schemas.readings import ReadingIn
+from chargeledger.api.slow_bodies import SlowBodyMiddleware
 from chargeledger.domain import location_matching
+from chargeledger.logs import configure_logging
 from chargeledger.services.auth import configure_secret_hashing
-from chargeledger.services.keys import load_signing_keys
-from chargeledger.services.ocpp import close_silent_transactions
+from chargeledger.services.keys import open_key_ring
+from chargeledger.services.ocpp_sweep import close_silent_transactions
 from chargeledger.services.readings import close_stale_sessions
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
@@ -48,6 +55,12 @@ split by tariff period. Compatible with re.alto's Charge Sessions API
 
 Authenticate with `POST /v1/authentication`, then send `Authorization: Bearer <access_token>`.
 Instants are UTC RFC 3339 (`2023-11-07T05:31:56Z`). Errors are RFC 9457 problem details.
+
+Every `/v1/...` path also answers under `/api/v1/...`, as re.alto writes its URLs; `links.next`
+keeps the prefix the request used. Every answer carries an `X-Request-Id` (the client's own,
+when it sends a token of up to 64 letters, digits, `.`, `_` or `-`), as do the server's logs.
+A 503 means the database cannot answer now (down, slow or locked): try again after
+`Retry-After` seconds. `GET /healthz` is liveness, `GET /readyz` readiness (the database).
 """
 
 
@@ -69,11 +82,16 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
                 await state.meter_writer.close()
             return
         location_matching.preload()
-        database = Database(settings.database_url, pool_size=settings.database_pool_size)
-        async with database.write() as connection:
-            keys = await load_signing_keys(
-                connection, configured_secret=settings.secret_key, now_ms=system_clock_ms()
-            )
+        database = Database(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            pool_timeout_s=settings.database_pool_timeout_seconds,
+            connect_timeout_s=settings.database_connect_timeout_seconds,
+            statement_timeout_s=settings.database_statement_timeout_seconds,
+            busy_timeout_s=settings.database_busy_timeout_seconds,
+        )
+        # Refuses to start without a master key (PostgreSQL) or with an unusable key file.
+        keys = await open_key_ring(database, settings, now_ms=system_clock_ms())
         app.state.chargeledger = AppState(settings=settings, database=database, keys=keys)
         sweeper = asyncio.create_task(_sweep_stale_sessions(database, settings))
         # Listing sessions under load, full collections walking the app's own objects were a
@@ -113,6 +131,21 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         # A full batch of 10,000 readings is several MiB.
         larger_limits=[(READINGS_PATH, 16 * 1024 * 1024)],
     )
+    trusted_proxies = settings.trusted_proxy_networks
+    # Outermost of the two: a client trickling its body is cut off by pace, whatever its size.
+    app.add_middleware(
+        SlowBodyMiddleware,
+        grace_s=settings.body_read_grace_seconds,
+        min_rate_bytes_per_s=settings.body_min_rate_bytes_per_second,
+        max_per_address=settings.max_bodies_in_flight_per_address,
+        # The same address the authentication limits count (trusted proxies, IPv6 per /64).
+        address_of=lambda scope: address_key(client_address(scope, trusted_proxies)),
+    )
+    # The last two added are the outermost (keep them last): /api/v1 is rewritten to /v1
+    # before anything looks at the path, and the request id is bound (and the access line
+    # written, with the path as sent) around everything.
+    app.add_middleware(ApiPrefixAliasMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     routers = [
         module.router
         # Routes are matched in order: the hot one (listing charge sessions) comes first.
@@ -162,9 +195,14 @@ def _problem_aware_openapi(app: FastAPI) -> dict[str, Any]:
         model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(model_schema.pop("$defs", {}))
         components[model.__name__] = model_schema
-    for path_item in schema.get("paths", {}).values():
+    unavailable = problems(503)[503]
+    for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             operation.get("responses", {}).pop("422", None)
+            # Every route but liveness reads the database, which can be down or slow.
+            if path != "/healthz":
+                operation.setdefault("responses", {}).setdefault("503", unavailable)
+    add_creation_links(schema)
     return schema
 
 
@@ -189,4 +227,7 @@ async def _sweep_stale_sessions(database: Database, settings: Settings) -> None:
 
 def create_app_from_environment() -> FastAPI:
     """Factory for the server workers: configuration comes from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    # Granian configured the worker's logging already; another ASGI server would not have.
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)

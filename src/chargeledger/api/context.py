@@ -13,15 +13,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
+from chargeledger.api.rate_limits import AuthenticationLimits
+from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.errors import UnauthorizedError
 from chargeledger.ingest.ocpp.registry import ConnectionRegistry
 from chargeledger.services.auth import (
     Principal,
+    access_token_key_id,
     check_client_active,
     decode_access_token,
     entity_of_principal,
 )
-from chargeledger.services.keys import SigningKeys
+from chargeledger.services.hashing_gate import HashingGate
+from chargeledger.services.keys import KeyRing
 from chargeledger.services.ocpp_meter_writer import MeterValueWriter
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
@@ -35,12 +39,16 @@ def system_clock_ms() -> int:
 class AppState:
     settings: Settings
     database: Database
-    keys: SigningKeys
+    keys: KeyRing  # follows the key file: a rotation needs no restart
     clock_ms: Callable[[], int] = system_clock_ms
     # One per process: the chargers' meter values are stored in group commits.
     meter_writer: MeterValueWriter = field(init=False)
     # One per process: the chargers connected to it.
     connections: ConnectionRegistry = field(init=False)
+    # One per process: the bound on concurrent argon2id hashes, and the authentication
+    # rate limits (counted here, or in Redis when configured).
+    secret_hashing: HashingGate = field(init=False)
+    authentication_limits: AuthenticationLimits = field(init=False)
 
     def __post_init__(self) -> None:
         self.meter_writer = MeterValueWriter(self.database)
@@ -50,6 +58,12 @@ class AppState:
             ping_timeout_s=self.settings.ocpp_ping_timeout_seconds,
             clock_ms=self.clock_ms,
         )
+        self.secret_hashing = HashingGate(
+            concurrency=self.settings.auth_hash_concurrency,
+            max_waiting=self.settings.auth_hash_queue,
+            max_wait_s=self.settings.auth_hash_wait_seconds,
+        )
+        self.authentication_limits = AuthenticationLimits.from_settings(self.settings)
 
 
 async def app_state(request: Request) -> AppState:
@@ -76,6 +90,11 @@ class RequestContext:
     state: AppState
     principal: Principal
     now_ms: int
+
+    @property
+    def cursor_keys(self) -> TokenKeys:
+        """The keys that sign and verify continuation tokens now."""
+        return self.state.keys.continuation_tokens(self.now_ms)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -118,9 +137,9 @@ async def request_context(
             "the token from POST /v1/authentication"
         )
     now_ms = state.clock_ms()
-    principal = decode_access_token(
-        credentials.credentials, key=state.keys.access_token, now_s=now_ms // 1000
-    )
+    token = credentials.credentials
+    keys = state.keys.access_tokens(now_ms, key_id=access_token_key_id(token))
+    principal = decode_access_token(token, keys=keys, now_s=now_ms // 1000)
     return RequestContext(state=state, principal=principal, now_ms=now_ms)
 
 

@@ -10,7 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from chargeledger.errors import ChargeLedgerError, UnauthorizedError
+from chargeledger.api.request_ids import HEADER as REQUEST_ID_HEADER
+from chargeledger.api.request_ids import request_id_in
+from chargeledger.errors import ChargeLedgerError, DatabaseUnavailableError, UnauthorizedError
+from chargeledger.storage.unavailability import unavailability
 
 logger = logging.getLogger("chargeledger.api")
 
@@ -79,16 +82,29 @@ async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-async def _on_domain_error(_request: Request, exc: Exception) -> Response:
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ChargeLedgerError)
-    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if isinstance(exc, UnauthorizedError) else None
+    headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if isinstance(exc, UnauthorizedError) else {}
+    # Errors that pass (a limit, an unavailable database) say when to come back.
+    retry_after_s = getattr(exc, "retry_after_s", None)
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(retry_after_s)
+    if isinstance(exc, DatabaseUnavailableError):
+        # The cause's type only: a driver's message can quote the statement's parameters.
+        cause = exc.__cause__
+        cause = getattr(cause, "orig", None) or cause
+        logger.warning(
+            "database unavailable: %s",
+            exc.detail,
+            extra={"cause": None if cause is None else type(cause).__name__},
+        )
     return problem_response(
         exc.status,
         exc.detail,
         title=exc.title,
         type_=exc.type,
         errors=exc.errors,
-        headers=headers,
+        headers=headers or None,
     )
 
 
@@ -123,8 +139,20 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected_error(request: Request, exc: Exception) -> Response:
-    logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "an unexpected error occurred; it has been logged")
+    reason = unavailability(exc, connecting=False)
+    if reason is not None:  # a database error raised outside Database.read() and write()
+        unavailable = DatabaseUnavailableError(reason)
+        unavailable.__cause__ = exc
+        response = await _on_domain_error(request, unavailable)
+    else:
+        logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+        response = problem_response(500, "an unexpected error occurred; it has been logged")
+    # This handler runs outside every middleware (Starlette's outermost), so the request id
+    # is added here; the log lines have it already (the request's context variables).
+    request_id = request_id_in(request.scope)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
 
+from chargeledger.api.path_alias import path_as_requested
 from chargeledger.domain.instants import format_instant
 from chargeledger.services.paging import NO_FRAME, Page
 
@@ -53,7 +54,9 @@ def location_resource(row: sa.Row[Any]) -> dict[str, Any]:
 def next_page_url(
     request: Request, public_url: str | None, token: str, params: Mapping[str, str]
 ) -> str:
-    base = URL(public_url.rstrip("/") + request.url.path) if public_url else request.url
+    # The path as the client wrote it: a list read under /api/v1 pages on under /api/v1.
+    path = path_as_requested(request)
+    base = URL(public_url.rstrip("/") + path) if public_url else request.url.replace(path=path)
     return str(base.replace_query_params(**params, continuationToken=token))
 
 

@@ -12,6 +12,7 @@ import typer
 from chargeledger.api.context import system_clock_ms
 from chargeledger.cli.common import fail, migrate_or_exit, settings_for
 from chargeledger.cli.serving import serve_api
+from chargeledger.domain.ocpp_identity import tenant_base_path
 from chargeledger.errors import ChargeLedgerError
 from chargeledger.storage.database import Database
 
@@ -102,7 +103,7 @@ every few minutes; watch its sessions appear:
                 "--password",
                 SIMULATED_CHARGER_PASSWORD,
                 "--url",
-                f"ws://{host}:{port}/ocpp",
+                f"ws://{host}:{port}{tenant_base_path(fleet.tenant_id)}",
                 "--sessions",
                 "10000",
                 "--interval",

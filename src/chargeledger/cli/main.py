@@ -17,7 +17,9 @@ from chargeledger.cli.common import (
     run_in_transaction,
     settings_for,
 )
+from chargeledger.cli.keys import key_source_or_exit, keys_app
 from chargeledger.cli.serving import serve_api
+from chargeledger.logs import configure_logging
 from chargeledger.services import auth
 
 app = typer.Typer(
@@ -31,6 +33,7 @@ client_app = typer.Typer(
 )
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(client_app, name="client")
+app.add_typer(keys_app, name="keys")
 
 
 def _now_ms() -> int:
@@ -53,6 +56,8 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the API (Granian, one process per worker)."""
     settings = settings_for(database_url)
+    configure_logging(settings.log_format, settings.log_level)
+    key_source_or_exit(settings)  # before anything is done: no key on PostgreSQL, no start
     migrate_or_exit(settings)
     serve_api(settings, host=host, port=port, workers=workers)
 

@@ -27,8 +27,12 @@ def simulate_charger_command(
     identity: Annotated[str, typer.Option(help="The ChargePoint entity's identifier")],
     password: Annotated[str, typer.Option(help="Its OCPP password (PUT .../ocpp-credentials)")],
     url: Annotated[
-        str, typer.Option(help="The server's OCPP endpoint, e.g. ws://127.0.0.1:8000/ocpp")
-    ] = "ws://127.0.0.1:8000/ocpp",
+        str,
+        typer.Option(
+            help="The tenant's OCPP base URL, ws://<host>:<port>/ocpp/<tenant id> (basePath "
+            "of PUT .../ocpp-credentials); the identity is appended to it"
+        ),
+    ],
     ocpp: Annotated[str, typer.Option("--ocpp", help="1.6 or 2.0.1")] = "1.6",
     sessions: Annotated[int, typer.Option(min=1, help="Transactions to run")] = 1,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between meter values")] = 10.0,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chargeledger.api.schemas.readings import parse_reading
 from chargeledger.domain.session_detection import DetectorConfig
 from chargeledger.domain.tariffs import BELGIAN_DAY_NIGHT
-from chargeledger.services import auth, entities, locations, ocpp, readings, tariffs
+from chargeledger.services import auth, entities, locations, ocpp_credentials, readings, tariffs
 from chargeledger.services.entities import EntityType
 from chargeledger.storage import entities as entities_repository
 from chargeledger.storage import locations as locations_repository
@@ -385,6 +385,7 @@ async def build_demo_fleet(
     now = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     first_day = now.astimezone(BRUSSELS).date() - timedelta(days=days)
     events = simulate(until=now.astimezone(BRUSSELS).date())
+    charger_password_hash = await ocpp_credentials.hash_password(SIMULATED_CHARGER_PASSWORD)
     async with database.write() as connection:
         tenant_id = await tenants_repository.find_tenant_by_name(connection, name=DEMO_TENANT_NAME)
         if tenant_id is None:
@@ -406,11 +407,11 @@ async def build_demo_fleet(
             connection, credentials.tenant_id, SIMULATED_CHARGER, now_ms, detector_config
         )
         assert charger.id is not None
-        await ocpp.set_credentials(
+        await ocpp_credentials.set_credentials(
             connection,
             tenant_id=credentials.tenant_id,
             entity_id=charger.id,
-            password=SIMULATED_CHARGER_PASSWORD,
+            password_hash=charger_password_hash,
             now_ms=now_ms,
         )
         fleet.simulated_charger = charger

@@ -2,11 +2,16 @@
 
 from dataclasses import dataclass
 
+from chargeledger.domain.instants import format_instant
 from chargeledger.domain.location_matching import Position
+from chargeledger.domain.physical_ranges import (
+    DRIVING_RANGE,
+    EARLIEST_EVENT_MS,
+    MAX_SESSION_DURATION_MS,
+    SESSION_ENERGY,
+    STATE_OF_CHARGE,
+)
 
-# Longer than this is a stuck or bogus record, not a charge: it would sit in every frame it
-# starts in and distort averages. (A car left plugged in at an airport for two weeks fits.)
-MAX_SESSION_DURATION_MS = 31 * 24 * 3600 * 1000
 # Registers must add up to the total within this (re.alto's values have Wh resolution).
 TIER_SUM_TOLERANCE_KWH = 0.001
 # A claimed average power may differ from energy / duration by rounding only.
@@ -66,15 +71,26 @@ def check_record(
 ) -> list[RecordProblem]:
     """Every way the record contradicts itself; an empty list means it is consistent."""
     problems: list[RecordProblem] = []
+    if record.start_ms < EARLIEST_EVENT_MS:
+        problems.append(
+            RecordProblem("start", f"must not be before {format_instant(EARLIEST_EVENT_MS)}")
+        )
     if record.end_ms <= record.start_ms:
         problems.append(RecordProblem("end", "end must be after start"))
     elif record.end_ms - record.start_ms > MAX_SESSION_DURATION_MS:
         problems.append(RecordProblem("end", "a charge session cannot last longer than 31 days"))
     energy = record.energy
     if energy is not None:
-        for name in ("t1", "t2", "t3", "t4", "total"):
-            if getattr(energy, name) < 0:
-                problems.append(RecordProblem(f"charge.total.{name}", "energy cannot be negative"))
+        # Registers the sender left out are placeholders (the whole total in t1): only the
+        # total is theirs to be told about.
+        given = ("t1", "t2", "t3", "t4", "total") if record.tiers_given else ("total",)
+        for name in given:
+            if getattr(energy, name) not in SESSION_ENERGY:
+                problems.append(
+                    RecordProblem(
+                        f"charge.total.{name}", f"energy must be {SESSION_ENERGY.describe()}"
+                    )
+                )
         if abs(energy.registers_sum_kwh - energy.total) > TIER_SUM_TOLERANCE_KWH + 1e-9:
             problems.append(
                 RecordProblem(
@@ -111,12 +127,14 @@ def check_record(
         ("charge.start", record.soc_start_pct),
         ("charge.end", record.soc_end_pct),
     ):
-        if value is not None and not 0 <= value <= 100:
-            problems.append(RecordProblem(field, "state of charge must be between 0 and 100 %"))
+        if value is not None and value not in STATE_OF_CHARGE:
+            problems.append(
+                RecordProblem(field, f"state of charge must be {STATE_OF_CHARGE.describe()}")
+            )
     for field, value in (
         ("range.start", record.range_start_km),
         ("range.end", record.range_end_km),
     ):
-        if value is not None and value < 0:
-            problems.append(RecordProblem(field, "range cannot be negative"))
+        if value is not None and value not in DRIVING_RANGE:
+            problems.append(RecordProblem(field, f"range must be {DRIVING_RANGE.describe()}"))
     return problems

@@ -33,7 +33,7 @@ def parse_instant_ms(text: str) -> int:
     match = _RFC3339.match(text.strip())
     if match is None:
         raise InvalidInstantError(
-            f"'{text}' is not an RFC 3339 date-time such as 2024-05-27T13:00:00Z "
+            f"{_quoted(text)} is not an RFC 3339 date-time such as 2024-05-27T13:00:00Z "
             "(a time zone, Z or an offset like +02:00, is required)"
         )
     fraction = (match["fraction"] or "").ljust(3, "0")[:3]
@@ -73,6 +73,17 @@ def parse_charger_instant(text: str, *, zoneless_as_utc: bool) -> tuple[int, boo
     if zoneless_as_utc and _ZONELESS.match(stripped):
         return parse_instant_ms(stripped + "Z"), True
     return parse_instant_ms(stripped), False
+
+
+# How much of a text that is not an instant its error quotes.
+_MAX_QUOTED_CHARS = 64
+
+
+def _quoted(text: str) -> str:
+    """The text in quotes for an error message: shortened, and with what cannot be encoded
+    (a lone surrogate from a JSON escape) escaped, so the message can always be sent."""
+    shown = text if len(text) <= _MAX_QUOTED_CHARS else text[: _MAX_QUOTED_CHARS - 1] + "…"
+    return "'" + shown.encode("utf-8", "backslashreplace").decode("utf-8") + "'"
 
 
 def datetime_to_ms(instant: datetime) -> int:

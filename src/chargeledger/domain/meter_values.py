@@ -37,6 +37,35 @@ _PHASE_OF = {"L1": "L1", "L2": "L2", "L3": "L3", "L1-N": "L1", "L2-N": "L2", "L3
 # register, 100 MW of power. Such a value is dropped (and why is recorded), not stored.
 MAX_REGISTER_KWH = 1e9
 MAX_POWER_KW = 1e5
+
+
+@dataclass(frozen=True, slots=True)
+class IntegerRange:
+    """The integers a charger may send in a field we keep: what the field can mean, within
+    what its column holds (PostgreSQL INTEGER or BIGINT; SQLite's integers are 64-bit). JSON
+    integers have no bounds, and the `ocpp` package's schemas set none."""
+
+    low: int
+    high: int
+    unit: str = ""
+
+    def admits(self, value: object) -> bool:
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and self.low <= value <= self.high
+        )
+
+    def __str__(self) -> str:
+        return f"{self.low} to {self.high}" + (f" {self.unit}" if self.unit else "")
+
+
+# A register in whole Wh, as 1.6 sends meterStart and meterStop: 0 to MAX_REGISTER_KWH.
+REGISTER_WH = IntegerRange(0, round(MAX_REGISTER_KWH * 1000), "Wh")
+# Connector and EVSE ids count from 0 (0: the charge point as a whole, in 1.6).
+CONNECTOR_IDS = IntegerRange(0, 2**31 - 1)
+# A 2.0.1 TransactionEvent's seqNo counts up from 0.
+SEQ_NOS = IntegerRange(0, 2**63 - 1)
 # OCPP 1.6 marks a signed value by its format; its value is then the signed text, no number.
 SIGNED_DATA_FORMAT = "SignedData"
 _MAX_VALUE_TEXT = 80  # how much of an unusable value is kept to say what it was
@@ -95,6 +124,34 @@ class MeterValuesRead:
     dropped: list[DroppedValue]
     signed: list[SignedMeterValue]
     zoneless_timestamps: int = 0
+
+
+def register_kwh(kwh: float | None) -> float | None:
+    """A register as stored, if within its physical range; else None. Values are checked as
+    they come in, but rows stored before the ranges were must not poison what is computed
+    from them (a stored 1.7e308 Wh once failed every sweep)."""
+    if kwh is None or not 0 <= kwh <= MAX_REGISTER_KWH:
+        return None
+    return kwh
+
+
+def within_ranges(sample: Sample) -> Sample:
+    """The sample without the values outside their physical ranges (see `register_kwh`)."""
+    power_kw = sample.power_kw
+    if power_kw is not None and not -MAX_POWER_KW <= power_kw <= MAX_POWER_KW:
+        power_kw = None
+    soc_pct = sample.soc_pct
+    if soc_pct is not None and not 0 <= soc_pct <= 100:
+        soc_pct = None
+    energy_kwh = register_kwh(sample.energy_kwh)
+    if (energy_kwh, power_kw, soc_pct) == (sample.energy_kwh, sample.power_kw, sample.soc_pct):
+        return sample
+    return Sample(sample.timestamp_ms, energy_kwh, power_kw, soc_pct)
+
+
+def value_text(value: Any) -> str:
+    """A value as sent, cut short, to say what was dropped or rejected."""
+    return _text(value)
 
 
 def _text(value: Any) -> str:

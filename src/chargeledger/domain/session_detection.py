@@ -48,6 +48,7 @@ from chargeledger.domain.charging_stream import (
     stayed_put,
 )
 from chargeledger.domain.location_matching import Position
+from chargeledger.domain.physical_ranges import MAX_SESSION_DURATION_MS, reading_within_ranges
 from chargeledger.domain.session_energy import COUNTER_NOISE_KWH, EnergyMethod
 from chargeledger.domain.session_measures import (
     choose_method,
@@ -109,9 +110,15 @@ class Measurement:
 def detect_sessions(
     readings: Sequence[Reading], config: DetectorConfig, *, now_ms: int
 ) -> list[DetectedSession]:
-    """Sessions in a stream of readings (sorted by time, one per timestamp), oldest first."""
+    """Sessions in a stream of readings (sorted by time, one per timestamp), oldest first.
+
+    Values outside their physical range (stored before the API refused them) are ignored, as
+    if not reported; a complete session longer than any charge (31 days) is bogus and
+    dropped, as a posted one would be refused.
+    """
     if len(readings) < 2:
         return []
+    readings = [reading_within_ranges(reading) for reading in readings]
     stream = analyse(readings, config)
     runs = [
         _with_soc_drive_edges(stream, run, config) for run in _joined(stream, _runs(stream), config)
@@ -121,8 +128,11 @@ def detect_sessions(
     for index, run in enumerate(runs):
         ongoing = index == len(runs) - 1 and _still_charging(stream, run) and not silent_too_long
         session = _build(stream, run, config, complete=not ongoing)
-        if session is not None:
-            sessions.append(session)
+        if session is None:
+            continue
+        if session.complete and session.end_ms - session.start_ms > MAX_SESSION_DURATION_MS:
+            continue
+        sessions.append(session)
     return sessions
 
 

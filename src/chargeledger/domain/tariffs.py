@@ -12,6 +12,7 @@ wall time is UTC plus that offset, so a day on which the clocks change is simply
 long and every instant is charged by the wall clock actually showing then.
 """
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from chargeledger.domain.charge_record import TieredEnergyKwh
+from chargeledger.domain.physical_ranges import MAX_SESSION_DURATION_MS
 
 Register = Literal["t1", "t2", "t3", "t4"]
 REGISTERS: Final[tuple[Register, ...]] = ("t1", "t2", "t3", "t4")
@@ -33,6 +35,21 @@ DAY_TOKENS: Final = (*WEEKDAYS, HOLIDAY)
 _MINUTE_MS: Final = 60_000
 _DAY_MS: Final = 86_400_000
 _MINUTES_PER_DAY: Final = 1440
+
+# The split walks the calendar day by day, so its cost grows with the span it covers: it
+# takes at most a year (twelve times the longest session, MAX_SESSION_DURATION_MS; some
+# 15 ms of work), never what a bogus timestamp would make it (1970 to 9999 took minutes).
+MAX_SPLIT_SPAN_MS: Final = 12 * MAX_SESSION_DURATION_MS
+# Registers are whole Wh held in floats, exact up to 2**53 Wh (9e12 kWh): up to this much
+# energy they add up to the total exactly. It is a thousand times the largest meter register
+# the ledger accepts (1e9 kWh); more is no energy at all.
+MAX_SPLIT_ENERGY_KWH: Final = 1e12
+
+
+class UnsplittableProfileError(ValueError):
+    """An energy profile the split refuses rather than spend unbounded work on: energy that
+    is not a finite number below MAX_SPLIT_ENERGY_KWH, or a span longer than
+    MAX_SPLIT_SPAN_MS. Input within the physical ranges never is."""
 
 
 class InvalidCalendarError(ValueError):
@@ -330,25 +347,53 @@ def split_energy(
     intervals: Sequence[EnergyInterval], versions: Sequence[CalendarVersion]
 ) -> TieredEnergyKwh:
     """Energy per register: each interval's energy spread evenly over it and cut at every
-    register boundary. Registers are whole Wh that add up exactly to the total's whole Wh."""
+    register boundary. Registers are whole Wh that add up exactly to the total's whole Wh.
+
+    The work is bounded by the number of intervals and of register segments, whatever the
+    energies: UnsplittableProfileError for a profile beyond what any session can be.
+    """
     steps = [interval for interval in intervals if interval.energy_kwh != 0]
     per_register = dict.fromkeys(REGISTERS, 0.0)
-    if steps:
-        segments = register_segments(
-            min(step.start_ms for step in steps), max(step.end_ms for step in steps), versions
-        )
-        for step in sorted(steps, key=lambda interval: interval.start_ms):
-            if step.end_ms <= step.start_ms:
-                # Energy at an instant (no duration): it belongs to that instant's register.
-                register = register_segments(step.start_ms, step.start_ms + 1, versions)[0].register
-                per_register[register] += step.energy_kwh
-                continue
-            duration = step.end_ms - step.start_ms
-            for segment in segments:
-                overlap = min(step.end_ms, segment.end_ms) - max(step.start_ms, segment.start_ms)
-                if overlap > 0:
-                    per_register[segment.register] += step.energy_kwh * overlap / duration
+    if not steps:
+        return _whole_watt_hours(per_register, 0.0)
+    _check_splittable(steps)
+    segments = register_segments(
+        min(step.start_ms for step in steps), max(step.end_ms for step in steps), versions
+    )
+    # The segments tile the profile's span in order: each step starts its walk at the
+    # segment holding its start, so the work is the steps plus the segments they cross.
+    segment_starts = [segment.start_ms for segment in segments]
+    for step in sorted(steps, key=lambda interval: interval.start_ms):
+        if step.end_ms <= step.start_ms:
+            # Energy at an instant (no duration): it belongs to that instant's register.
+            register = register_segments(step.start_ms, step.start_ms + 1, versions)[0].register
+            per_register[register] += step.energy_kwh
+            continue
+        duration = step.end_ms - step.start_ms
+        index = max(bisect.bisect_right(segment_starts, step.start_ms) - 1, 0)
+        while index < len(segments) and segments[index].start_ms < step.end_ms:
+            segment = segments[index]
+            overlap = min(step.end_ms, segment.end_ms) - max(step.start_ms, segment.start_ms)
+            if overlap > 0:
+                per_register[segment.register] += step.energy_kwh * overlap / duration
+            index += 1
     return _whole_watt_hours(per_register, sum(step.energy_kwh for step in steps))
+
+
+def _check_splittable(steps: Sequence[EnergyInterval]) -> None:
+    # Bounding the sum of magnitudes bounds every partial sum and every register too.
+    magnitude_kwh = sum(abs(step.energy_kwh) for step in steps)
+    if not magnitude_kwh <= MAX_SPLIT_ENERGY_KWH:  # also NaN
+        raise UnsplittableProfileError(
+            f"energy of {magnitude_kwh:.6g} kWh cannot be split into registers "
+            f"(at most {MAX_SPLIT_ENERGY_KWH:.0e} kWh)"
+        )
+    span_ms = max(step.end_ms for step in steps) - min(step.start_ms for step in steps)
+    if span_ms > MAX_SPLIT_SPAN_MS:
+        raise UnsplittableProfileError(
+            f"a profile spanning {span_ms / _DAY_MS:.6g} days cannot be split into registers "
+            f"(at most {MAX_SPLIT_SPAN_MS // _DAY_MS} days)"
+        )
 
 
 def _whole_watt_hours(per_register: dict[Register, float], total_kwh: float) -> TieredEnergyKwh:
@@ -358,11 +403,14 @@ def _whole_watt_hours(per_register: dict[Register, float], total_kwh: float) -> 
     total_wh = round(round(total_kwh * 1000, 6))
     exact_wh = {register: round(per_register[register] * 1000, 6) for register in REGISTERS}
     floors = {register: math.floor(value) for register, value in exact_wh.items()}
-    shortfall = total_wh - sum(floors.values())
     by_remainder = sorted(REGISTERS, key=lambda register: floors[register] - exact_wh[register])
-    for index in range(abs(shortfall)):
-        register = by_remainder[index % len(REGISTERS)]
-        floors[register] += 1 if shortfall > 0 else -1
+    # The shortfall handed out (or taken back) a Wh at a time, round the registers in order
+    # of remainder, in closed form: each gets the whole rounds, the first ones the rest.
+    shortfall = total_wh - sum(floors.values())
+    rounds, rest = divmod(abs(shortfall), len(REGISTERS))
+    sign = 1 if shortfall > 0 else -1
+    for index, register in enumerate(by_remainder):
+        floors[register] += sign * (rounds + (1 if index < rest else 0))
     return TieredEnergyKwh(
         t1=floors["t1"] / 1000,
         t2=floors["t2"] / 1000,

@@ -1,6 +1,8 @@
 """Tenants, API clients, and the bearer tokens they authenticate with."""
 
 import asyncio
+import base64
+import binascii
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -9,13 +11,22 @@ from typing import Any
 from uuid import UUID
 
 import jwt
+import orjson
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.errors import NotFoundError, UnauthorizedError, entity_not_found
+from chargeledger.domain.signing_keys import TokenKeys
+from chargeledger.errors import (
+    HashingBusyError,
+    NotFoundError,
+    UnauthorizedError,
+    entity_not_found,
+)
+from chargeledger.services.hashing_gate import HashingGate
 from chargeledger.storage import tenants as tenants_repository
+from chargeledger.storage.database import Database
 
 ACCESS_TOKEN_TTL_S = 3600
 # re.alto answers expires_in 3599: one second short of the token's life, so a client that
@@ -23,6 +34,8 @@ ACCESS_TOKEN_TTL_S = 3600
 EXPIRES_IN_S = ACCESS_TOKEN_TTL_S - 1
 _ISSUER = "chargeledger"
 _ALGORITHM = "HS256"
+_MAX_HEADER_CHARS = 1024  # of a token's header, where its key id is read; ours are 59
+_NOT_SIGNED_HERE = "the access token is malformed or not signed by this server"
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended cost
 # Verifying against this when the client does not exist makes unknown and known client ids
@@ -94,32 +107,43 @@ _BAD_CREDENTIALS = "clientId or clientSecret is wrong, or the client was revoked
 
 
 async def authenticate_client(
-    connection: AsyncConnection, *, client_id: str, client_secret: str
+    database: Database, *, client_id: str, client_secret: str, hashing: HashingGate
 ) -> Principal:
+    """The client's principal if the secret is right and the client not revoked.
+
+    The secret is hashed with no transaction open and no connection held: an argon2id check
+    is slow on purpose, and on SQLite a write transaction around it held the database's only
+    write lock for its whole length (a flood of wrong secrets then stalled every write).
+    """
     try:
-        client_uuid = UUID(client_id)
+        client_uuid: UUID | None = UUID(client_id)
     except ValueError:
         client_uuid = None
-    client = (
-        None
-        if client_uuid is None
-        else await tenants_repository.get_client(connection, client_id=client_uuid)
-    )
+    client = None
+    if client_uuid is not None:
+        async with database.read() as connection:
+            client = await tenants_repository.get_client(connection, client_id=client_uuid)
     stored_hash = _DUMMY_HASH if client is None else client.secret_hash
     try:
-        await asyncio.to_thread(_hasher.verify, stored_hash, client_secret)
+        await hashing.run(_hasher.verify, stored_hash, client_secret)
     except (VerificationError, InvalidHashError):
         raise UnauthorizedError(_BAD_CREDENTIALS) from None
     if client is None or client.revoked_ms is not None:
         raise UnauthorizedError(_BAD_CREDENTIALS)
+    principal = Principal(tenant_id=client.tenant_id, client_id=client.id)
     if _hasher.check_needs_rehash(stored_hash):
-        await tenants_repository.update_client_secret_hash(
-            connection, client_id=client.id, secret_hash=await _hash_secret(client_secret)
-        )
-    return Principal(tenant_id=client.tenant_id, client_id=client.id)
+        try:
+            new_hash = await hashing.run(_hasher.hash, client_secret)
+        except HashingBusyError:
+            return principal  # the secret was right; it is rehashed on a quieter occasion
+        async with database.write() as connection:
+            await tenants_repository.replace_client_secret_hash(
+                connection, client_id=client.id, old_hash=stored_hash, new_hash=new_hash
+            )
+    return principal
 
 
-def issue_access_token(principal: Principal, *, key: bytes, now_s: int) -> str:
+def issue_access_token(principal: Principal, *, keys: TokenKeys, now_s: int) -> str:
     claims = {
         "iss": _ISSUER,
         "sub": str(principal.client_id),
@@ -128,15 +152,45 @@ def issue_access_token(principal: Principal, *, key: bytes, now_s: int) -> str:
         "exp": now_s + ACCESS_TOKEN_TTL_S,
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, key, algorithm=_ALGORITHM)
+    # kid: the master key that signed, so tokens keep verifying while it retires after a
+    # rotation.
+    return jwt.encode(claims, keys.signing, algorithm=_ALGORITHM, headers={"kid": keys.signing_id})
 
 
-def decode_access_token(token: str, *, key: bytes, now_s: int) -> Principal:
-    """The principal a token names; UnauthorizedError if it is malformed, forged or expired."""
-    principal, exp = _verified_claims(token, key)
-    if exp <= now_s:
-        raise UnauthorizedError("the access token has expired; authenticate again")
-    return principal
+def access_token_key_id(token: str) -> str | None:
+    """The key id a token names, unverified: only to pick the key that verifies it. None for
+    a token without one (issued before tokens named their key) or that is not a JWT."""
+    # Read here rather than with jwt.get_unverified_header, which takes 100 times as long
+    # on every request; whatever this reads, the signature check decides.
+    header = token.partition(".")[0]
+    if len(header) > _MAX_HEADER_CHARS:
+        return None
+    try:
+        fields = orjson.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    key_id = fields.get("kid") if isinstance(fields, dict) else None
+    return key_id if isinstance(key_id, str) else None
+
+
+def decode_access_token(token: str, *, keys: TokenKeys, now_s: int) -> Principal:
+    """The principal a token names; UnauthorizedError if it is malformed, forged, signed with
+    a key that retired, or expired."""
+    key_id = access_token_key_id(token)
+    if key_id is None:
+        candidates = keys.without_key_id
+    else:
+        key = keys.verifying.get(key_id)
+        candidates = () if key is None else (key,)
+    for key in candidates:
+        try:
+            principal, exp = _verified_claims(token, key)
+        except UnauthorizedError:
+            continue
+        if exp <= now_s:
+            raise UnauthorizedError("the access token has expired; authenticate again")
+        return principal
+    raise UnauthorizedError(_NOT_SIGNED_HERE)
 
 
 # A client sends the same token for an hour: its signature is verified once per process,
@@ -159,9 +213,7 @@ def _verified_claims(token: str, key: bytes) -> tuple[Principal, int]:
         exp = int(claims["exp"])
         principal = Principal(tenant_id=UUID(claims["tid"]), client_id=UUID(claims["sub"]))
     except (jwt.InvalidTokenError, ValueError, TypeError, KeyError):
-        raise UnauthorizedError(
-            "the access token is malformed or not signed by this server"
-        ) from None
+        raise UnauthorizedError(_NOT_SIGNED_HERE) from None
     return principal, exp
 
 

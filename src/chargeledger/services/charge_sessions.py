@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chargeledger.domain.charge_record import ChargeRecord, RecordProblem, check_record
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.location_matching import match_locations
+from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.domain.tariffs import constant_power_profile, split_energy
 from chargeledger.errors import (
     CaptureDisabledError,
@@ -189,7 +190,7 @@ async def list_sessions(
     frame_end_ms: int | None,
     page_size: int,
     continuation_token: str | None,
-    cursor_key: bytes,
+    cursor_key: TokenKeys,
     now_ms: int,
 ) -> Page[sa.Row[Any]]:
     """One page of the entity's completed sessions with frame start <= session start < end.
@@ -238,7 +239,7 @@ def _frame_and_position(
     frame_start_ms: int,
     frame_end_ms: int | None,
     continuation_token: str | None,
-    cursor_key: bytes,
+    cursor_key: TokenKeys,
     now_ms: int,
 ) -> tuple[Frame, tuple[int, UUID] | None]:
     if continuation_token is None:

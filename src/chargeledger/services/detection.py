@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.domain.charge_record import MAX_SESSION_DURATION_MS
 from chargeledger.domain.location_matching import match_locations
+from chargeledger.domain.physical_ranges import MAX_SESSION_DURATION_MS
 from chargeledger.domain.session_detection import (
     DetectedSession,
     DetectorConfig,

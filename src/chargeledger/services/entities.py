@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.cursor import CursorKind
+from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.errors import ConflictError, NotFoundError, entity_not_found
 from chargeledger.services.paging import NO_FRAME, Page, make_page, unframed_position
 from chargeledger.storage import entities as entities_repository
@@ -143,7 +144,7 @@ async def list_entities_page(
     tenant_id: UUID,
     page_size: int,
     continuation_token: str | None,
-    cursor_key: bytes,
+    cursor_key: TokenKeys,
 ) -> Page[sa.Row[Any]]:
     after = unframed_position(
         continuation_token, key=cursor_key, kind=CursorKind.ENTITIES, scope_id=tenant_id

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.session_detection import DetectorConfig
+from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.errors import ConflictError, location_not_found
 from chargeledger.services.entities import get_entity
 from chargeledger.services.location_matching import rematch_entity_sessions
@@ -163,7 +164,7 @@ async def list_locations_page(
     entity_id: UUID,
     page_size: int,
     continuation_token: str | None,
-    cursor_key: bytes,
+    cursor_key: TokenKeys,
 ) -> Page[sa.Row[Any]]:
     await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
     after = unframed_position(

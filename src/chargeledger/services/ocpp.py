@@ -4,12 +4,12 @@ their transactions become.
 Message handlers call the `record_*` functions, which store and return at once (each in its
 own short transaction, with the charge point's entity locked so its messages apply in order).
 Turning a finished transaction into a session is separate (`compute_transaction_session`),
-run after the charger has its answer, and again by a periodic sweep for any transaction whose
-session is still owed (`needs_session`), so a crash between the two loses nothing.
+run after the charger has its answer, and again by a periodic sweep (services/ocpp_sweep.py)
+for any transaction whose session is still owed (`needs_session`), so a crash between the
+two loses nothing.
 """
 
-import asyncio
-import re
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,13 +17,17 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.location_matching import Position
 from chargeledger.domain.meter_evidence import EvidenceAssessment, assess
-from chargeledger.domain.meter_values import Sample, SignedMeterValue, transaction_readings
+from chargeledger.domain.meter_values import (
+    Sample,
+    SignedMeterValue,
+    register_kwh,
+    transaction_readings,
+    within_ranges,
+)
 from chargeledger.domain.ocmf import load_public_key
 from chargeledger.domain.session_detection import (
     DetectedSession,
@@ -32,9 +36,7 @@ from chargeledger.domain.session_detection import (
     Reading,
     measure_energy,
 )
-from chargeledger.errors import ConflictError, InvalidInputError
 from chargeledger.services.detection import session_values
-from chargeledger.services.entities import EntityType, get_entity
 from chargeledger.services.location_matching import entity_geofences
 from chargeledger.services.tariffs import load_calendar_book
 from chargeledger.storage import charge_sessions as sessions_repository
@@ -44,18 +46,9 @@ from chargeledger.storage import ocpp as ocpp_repository
 from chargeledger.storage import readings as readings_repository
 from chargeledger.storage.database import Database
 
-# Charger passwords are long random strings (OCPP security profile 1 asks for 16 to 40
-# characters), not what people choose, so a light argon2 suffices; a charger fleet
-# reconnecting after an outage must not cost minutes of CPU.
-_hasher = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0000")
-MIN_PASSWORD_LENGTH = 16
-MAX_PASSWORD_LENGTH = 40
 MIN_SESSION_ENERGY_KWH = 0.05  # as for sessions from readings: less is noise
 # Transaction statuses after which its session can be made (closed by the charger or by us).
 FINISHED_STATUSES = ("stopped", "timed-out")
-# OCPP 2.0.1's identifierString, without ':' (HTTP Basic user names cannot hold one).
-IDENTITY_PATTERN = re.compile(r"[A-Za-z0-9*\-_=+|@.]{1,48}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,74 +61,7 @@ class Station:
     numbers_as_strings: bool = False
 
 
-# --- credentials and connections --------------------------------------------------------
-
-
-async def set_credentials(
-    connection: AsyncConnection, *, tenant_id: UUID, entity_id: UUID, password: str, now_ms: int
-) -> str:
-    """Let the ChargePoint connect with its identifier as identity and this password."""
-    entity = await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id, lock="update")
-    if entity.type != EntityType.CHARGE_POINT:
-        raise ConflictError(
-            f"entity {entity_id} is a {entity.type}; only a ChargePoint speaks OCPP"
-        )
-    if not entity.identifier:
-        raise ConflictError(
-            f"entity {entity_id} has no identifier; its OCPP identity is its identifier"
-        )
-    if not IDENTITY_PATTERN.fullmatch(entity.identifier):
-        raise ConflictError(
-            f"identifier '{entity.identifier}' cannot be an OCPP identity: a charger puts it in "
-            "the URL and in HTTP Basic authentication, so it must be 1 to 48 of the characters "
-            "A-Z a-z 0-9 * - _ = + | @ ."
-        )
-    claimed = await ocpp_repository.station_by_identity(connection, identity=entity.identifier)
-    if claimed is not None and claimed.entity_id != entity_id:
-        raise ConflictError(
-            f"OCPP identity '{entity.identifier}' already belongs to another charge point"
-        )
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise InvalidInputError(
-            f"the password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters",
-            errors=[{"name": "password", "in": "body", "detail": "wrong length"}],
-        )
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
-    await ocpp_repository.put_station(
-        connection,
-        identity=entity.identifier,
-        entity_id=entity_id,
-        password_hash=password_hash,
-        now_ms=now_ms,
-    )
-    return str(entity.identifier)
-
-
-async def authenticate_station(
-    database: Database, *, identity: str, password: str
-) -> Station | None:
-    """The station, if the identity is known and the password right; else None."""
-    async with database.read() as connection:
-        station = await ocpp_repository.station_by_identity(connection, identity=identity)
-    stored_hash = _DUMMY_HASH if station is None else station.password_hash
-    try:
-        await asyncio.to_thread(_hasher.verify, stored_hash, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    if station is None:
-        return None
-    return Station(
-        identity=identity,
-        entity_id=station.entity_id,
-        tenant_id=station.tenant_id,
-        zoneless_timestamps_as_utc=bool(station.zoneless_timestamps_as_utc),
-        numbers_as_strings=bool(station.numbers_as_strings),
-    )
-
-
-async def station_known(database: Database, *, identity: str) -> bool:
-    async with database.read() as connection:
-        return await ocpp_repository.station_by_identity(connection, identity=identity) is not None
+# --- connections (credentials: services/ocpp_credentials.py) ----------------------------
 
 
 async def record_connection(
@@ -149,7 +75,7 @@ async def record_connection(
         if boot:
             values.update({key: value for key, value in boot.items() if key in _BOOT_FIELDS})
             values["last_boot_ms"] = now_ms
-        await ocpp_repository.update_station(connection, identity=station.identity, **values)
+        await ocpp_repository.update_station(connection, entity_id=station.entity_id, **values)
 
 
 _BOOT_FIELDS = ("vendor", "model", "serial_number", "firmware_version")
@@ -196,10 +122,10 @@ async def record_start_v16(
     database: Database,
     station: Station,
     *,
-    connector_id: int,
+    connector_id: int | None,
     id_tag: str,
     timestamp_ms: int,
-    meter_start_wh: float,
+    meter_start_wh: float | None,
     now_ms: int,
 ) -> int:
     """A 1.6 StartTransaction: the transactionId we assign. The same start again (at-least-
@@ -281,7 +207,7 @@ async def record_stop_v16(
     *,
     transaction_number: int,
     timestamp_ms: int,
-    meter_stop_wh: float,
+    meter_stop_wh: float | None,
     reason: str | None,
     samples: list[Sample],
     now_ms: int,
@@ -291,7 +217,7 @@ async def record_stop_v16(
     lost), the stop is still recorded, so it can be matched up or looked into later."""
     key = str(transaction_number)
     # Not under its number: that number is ours to hand out, and may be handed out later.
-    unknown_key = f"unknown:{transaction_number}"
+    unknown_key = _unknown_transaction_key(key)
     async with database.write() as connection:
         await _lock_entity(connection, station)
         await _store_readings(connection, station, samples, now_ms)
@@ -346,11 +272,24 @@ async def record_stop_v16(
         return UUID(str(transaction.id))
 
 
+def _unknown_transaction_key(number_text: str) -> str:
+    """The key of a stop for a transactionId we never handed out. JSON integers have no
+    bounds; a key has at most 64 characters, so a longer number is keyed by its digest."""
+    if len(number_text) > 40:
+        number_text = "sha256:" + hashlib.sha256(number_text.encode()).hexdigest()[:40]
+    return f"unknown:{number_text}"
+
+
+# The seqNo stored for an event whose seqNo was out of range (recorded as ValueRejected):
+# real ones count from 0, and the column holds no null.
+SEQ_NO_REJECTED = -1
+
+
 @dataclass(frozen=True, slots=True)
 class TransactionEventV201:
     event_type: str  # Started, Updated, Ended
     transaction_key: str  # the station's own transactionId
-    seq_no: int
+    seq_no: int  # SEQ_NO_REJECTED when out of range
     timestamp_ms: int
     samples: list[Sample]
     evse_id: int | None
@@ -474,7 +413,7 @@ async def _note_reused_seq_no(
 ) -> None:
     """A seqNo seen before with other content is recorded (a reboot restarted the count, or
     the station does not count): the event itself is still applied."""
-    if (
+    if event.seq_no != SEQ_NO_REJECTED and (
         await ocpp_repository.events_with_seq_no(
             connection, transaction_id=transaction_id, seq_no=event.seq_no
         )
@@ -558,7 +497,11 @@ async def _upsert_session(
         connection, entity_id=entity.id, external_id=external_id
     )
     finished = transaction.status in FINISHED_STATUSES
-    samples = await ocpp_repository.samples_of(connection, transaction_id=transaction.id)
+    # Values out of range stored before ranges were checked are left out (see register_kwh).
+    samples = [
+        within_ranges(sample)
+        for sample in await ocpp_repository.samples_of(connection, transaction_id=transaction.id)
+    ]
     start_ms = transaction.start_ms
     stop_ms = transaction.stop_ms
     if not finished or start_ms is None or stop_ms is None or stop_ms <= start_ms:
@@ -666,16 +609,12 @@ async def session_evidence(
 
 def _transaction_readings(transaction: sa.Row[Any], samples: list[Sample]) -> list[Reading]:
     energies = [sample.energy_kwh for sample in samples if sample.energy_kwh is not None]
-    meter_start = (
-        transaction.meter_start_wh / 1000
-        if transaction.meter_start_wh is not None
-        else (energies[0] if energies else None)
-    )
-    meter_stop = (
-        transaction.meter_stop_wh / 1000
-        if transaction.meter_stop_wh is not None
-        else (energies[-1] if energies else None)
-    )
+    meter_start = stored_register_kwh(transaction.meter_start_wh)
+    if meter_start is None:
+        meter_start = energies[0] if energies else None
+    meter_stop = stored_register_kwh(transaction.meter_stop_wh)
+    if meter_stop is None:
+        meter_stop = energies[-1] if energies else None
     if meter_start is None or meter_stop is None:
         # No energy register at all: power samples (if any) are all there is to measure.
         inside = [
@@ -695,58 +634,15 @@ def _transaction_readings(transaction: sa.Row[Any], samples: list[Sample]) -> li
     )
 
 
+def stored_register_kwh(register_wh: float | None) -> float | None:
+    """A transaction's stored meterStart or meterStop in kWh, None if unknown or out of its
+    physical range (stored before ranges were checked)."""
+    return None if register_wh is None else register_kwh(register_wh / 1000)
+
+
 async def _charge_point_position(connection: AsyncConnection, entity_id: UUID) -> Position | None:
     """A charger does not move: it is where its configured Location is (the first one)."""
     locations = await locations_repository.list_locations(connection, entity_id=entity_id, limit=1)
     if not locations:
         return None
     return Position(locations[0].latitude, locations[0].longitude, uncertainty_m=0.0)
-
-
-# --- the periodic sweep -----------------------------------------------------------------
-
-
-async def close_silent_transactions(
-    database: Database, *, now_ms: int, timeout_ms: int, config: DetectorConfig
-) -> int:
-    """Close transactions of chargers that went silent for longer than the timeout, at the
-    last meter value we have, marked as closed by us (method "ocppTimeout"); then make every
-    session still owed. Returns how many transactions were closed."""
-    async with database.read() as connection:
-        silent = await ocpp_repository.silent_open_transactions(
-            connection, silent_since_ms=now_ms - timeout_ms, limit=500
-        )
-    for transaction_id in silent:
-        async with database.write() as connection:
-            transaction = await ocpp_repository.transaction_by_id(
-                connection, transaction_id=transaction_id
-            )
-            if transaction is None or transaction.status != "open":
-                continue
-            if transaction.last_message_ms >= now_ms - timeout_ms:
-                continue  # it spoke meanwhile
-            samples = await ocpp_repository.samples_of(connection, transaction_id=transaction_id)
-            energies = [s for s in samples if s.energy_kwh is not None]
-            last_ms = max(
-                [transaction.start_ms or transaction.created_ms, *(s.timestamp_ms for s in samples)]
-            )
-            await ocpp_repository.update_transaction(
-                connection,
-                transaction_id=transaction_id,
-                status="timed-out",
-                stop_ms=last_ms,
-                meter_stop_wh=(
-                    energies[-1].energy_kwh * 1000  # type: ignore[operator]
-                    if energies
-                    else transaction.meter_start_wh
-                ),
-                stop_reason="Timeout",
-                needs_session=True,
-            )
-    async with database.read() as connection:
-        owed = await ocpp_repository.transactions_needing_sessions(connection, limit=500)
-    for transaction_id in owed:
-        await compute_transaction_session(
-            database, transaction_id=transaction_id, config=config, now_ms=now_ms
-        )
-    return len(silent)

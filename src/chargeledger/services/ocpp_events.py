@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.cursor import CursorKind
+from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.services.entities import get_entity
 from chargeledger.services.paging import NO_FRAME, Page, make_page, unframed_position
 from chargeledger.storage import ocpp as ocpp_repository
@@ -34,10 +35,26 @@ async def record_charger_events(
 
 def bounded(detail: dict[str, Any]) -> dict[str, Any]:
     """The detail, or what can be said of it when it is too large to keep."""
-    size = len(orjson.dumps(detail, default=str))
+    try:
+        size = len(orjson.dumps(detail, default=str))
+    except TypeError:  # an integer beyond 64 bits, which JSON allows and orjson refuses
+        detail = json_safe(detail)
+        size = len(orjson.dumps(detail, default=str))
     if size <= MAX_DETAIL_BYTES:
         return detail
     return {"truncated": True, "bytes": size, "fields": sorted(detail)[:50]}
+
+
+def json_safe(value: Any) -> Any:
+    """The value with integers beyond 64 bits as their text (frames nest a bounded depth:
+    ingest/ocpp/frames.py)."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return str(value)
+    return value
 
 
 async def list_charger_events(
@@ -47,7 +64,7 @@ async def list_charger_events(
     entity_id: UUID,
     page_size: int,
     continuation_token: str | None,
-    cursor_key: bytes,
+    cursor_key: TokenKeys,
 ) -> Page[sa.Row[Any]]:
     await get_entity(connection, tenant_id=tenant_id, entity_id=entity_id)
     before = unframed_position(

@@ -83,7 +83,7 @@ async def put_settings(
             ) from None
     await ocpp_repository.update_station(
         connection,
-        identity=station.identity,
+        entity_id=entity_id,
         meter_public_key=key_text,
         zoneless_timestamps_as_utc=zoneless_timestamps_as_utc,
         numbers_as_strings=numbers_as_strings,

@@ -13,6 +13,7 @@ from chargeledger.domain.cursor import (
     decode_cursor,
     encode_cursor,
 )
+from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.errors import InvalidContinuationTokenError
 
 DEFAULT_PAGE_SIZE = 25
@@ -43,7 +44,7 @@ class Page(Generic[Row]):
 def resume_after(
     token: str | None,
     *,
-    key: bytes,
+    key: TokenKeys,
     kind: CursorKind,
     scope_id: UUID,
     frame_start_ms: int,
@@ -78,7 +79,7 @@ def resume_after(
 
 
 def unframed_position(
-    token: str | None, *, key: bytes, kind: CursorKind, scope_id: UUID
+    token: str | None, *, key: TokenKeys, kind: CursorKind, scope_id: UUID
 ) -> tuple[int, UUID] | None:
     """For lists without a time frame: where to resume, None for the first page."""
     if token is None:
@@ -94,7 +95,7 @@ def make_page(
     *,
     page_size: int,
     frame: Frame,
-    key: bytes,
+    key: TokenKeys,
     kind: CursorKind,
     scope_id: UUID,
     sort_key: Callable[[Row], tuple[int, UUID]],

@@ -1,5 +1,6 @@
 """Readings: storing what vehicles and chargers report, and reading it back."""
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.session_detection import DetectorConfig, Reading
+from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.errors import InvalidInputError, NotFoundError
 from chargeledger.services.detection import detects_sessions, redetect
 from chargeledger.services.entities import get_entity
@@ -19,6 +21,8 @@ from chargeledger.storage import detector_state as state_repository
 from chargeledger.storage import entities as entities_repository
 from chargeledger.storage import readings as readings_repository
 from chargeledger.storage.database import Database
+
+logger = logging.getLogger(__name__)
 
 MAX_READINGS_PER_BATCH = 10_000
 NIL_ID = UUID(int=0)  # readings are keyed by time alone; the cursor's tie-breaker is unused
@@ -109,7 +113,7 @@ async def list_readings(
     frame_end_ms: int | None,
     page_size: int,
     continuation_token: str | None,
-    cursor_key: bytes,
+    cursor_key: TokenKeys,
     now_ms: int,
 ) -> Page[sa.Row[Any]]:
     """A page of the entity's readings; the caller checked the entity (entity_of_principal)."""
@@ -164,7 +168,11 @@ async def last_reading(
 
 async def close_stale_sessions(database: Database, *, now_ms: int, config: DetectorConfig) -> int:
     """Close ongoing sessions of entities that went silent for longer than the gap limit
-    (a car that lost its connection mid-charge); run periodically. Returns how many."""
+    (a car that lost its connection mid-charge); run periodically. Returns how many.
+
+    Each entity is closed in a transaction of its own: one that fails is logged with its id
+    and left for the next round, and the others are closed all the same.
+    """
     silent_since_ms = now_ms - config.gap_limit_ms
     async with database.read() as connection:
         entity_ids = await state_repository.stale_open_entities(
@@ -172,31 +180,55 @@ async def close_stale_sessions(database: Database, *, now_ms: int, config: Detec
         )
     closed = 0
     for entity_id in entity_ids:
-        async with database.write() as connection:
-            entity = await entities_repository.get_entity_any_tenant(
-                connection, entity_id=entity_id, lock="update"
-            )
-            state = await state_repository.get(connection, entity_id=entity_id)
-            if entity is None or state is None or state.open_since_ms is None:
-                continue
-            if state.last_reading_ms is None or state.last_reading_ms >= silent_since_ms:
-                continue  # a reading arrived since we looked
-            if not await detects_sessions(connection, entity):
-                await state_repository.save(
-                    connection,
-                    entity_id=entity_id,
-                    open_since_ms=None,
-                    last_reading_ms=state.last_reading_ms,
-                    now_ms=now_ms,
-                )
-                continue
-            await redetect(
-                connection,
-                entity=entity,
-                from_ms=state.open_since_ms,
-                to_ms=state.last_reading_ms,
+        try:
+            closed += await _close_stale_session(
+                database,
+                entity_id=entity_id,
+                silent_since_ms=silent_since_ms,
                 now_ms=now_ms,
                 config=config,
             )
-            closed += 1
+        except Exception:
+            logger.exception(
+                "closing the stale session of entity %s failed; it is tried again next round",
+                entity_id,
+            )
     return closed
+
+
+async def _close_stale_session(
+    database: Database,
+    *,
+    entity_id: UUID,
+    silent_since_ms: int,
+    now_ms: int,
+    config: DetectorConfig,
+) -> int:
+    """1 if the entity's ongoing session was closed, 0 if there was nothing to close."""
+    async with database.write() as connection:
+        entity = await entities_repository.get_entity_any_tenant(
+            connection, entity_id=entity_id, lock="update"
+        )
+        state = await state_repository.get(connection, entity_id=entity_id)
+        if entity is None or state is None or state.open_since_ms is None:
+            return 0
+        if state.last_reading_ms is None or state.last_reading_ms >= silent_since_ms:
+            return 0  # a reading arrived since we looked
+        if not await detects_sessions(connection, entity):
+            await state_repository.save(
+                connection,
+                entity_id=entity_id,
+                open_since_ms=None,
+                last_reading_ms=state.last_reading_ms,
+                now_ms=now_ms,
+            )
+            return 0
+        await redetect(
+            connection,
+            entity=entity,
+            from_ms=state.open_since_ms,
+            to_ms=state.last_reading_ms,
+            now_ms=now_ms,
+            config=config,
+        )
+        return 1

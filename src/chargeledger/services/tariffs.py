@@ -16,6 +16,7 @@ from chargeledger.domain.tariffs import (
     CalendarVersion,
     EnergyInterval,
     TariffCalendar,
+    UnsplittableProfileError,
     calendar_from_dict,
     calendar_to_dict,
     constant_power_profile,
@@ -178,10 +179,15 @@ async def resplit_sessions(
     for session in sessions:
         if session.source == "readings":
             continue
-        tiers = split_energy(
-            await session_profile(connection, session=session, config=capacity_config),
-            book.for_location(best_match_id(session.location_matches_json)),
-        )
+        try:
+            tiers = split_energy(
+                await session_profile(connection, session=session, config=capacity_config),
+                book.for_location(best_match_id(session.location_matches_json)),
+            )
+        except UnsplittableProfileError:
+            # Stored before the physical ranges held (1e20 kWh on a single-register meter):
+            # it keeps the split it has rather than fail the calendar for every session.
+            continue
         values = tier_values(tiers)
         if session.source == "external":
             values["energy_kwh"] = session.energy_kwh  # the sender's total stays exactly as given

@@ -22,7 +22,7 @@ logger = logging.getLogger("chargeledger.simulator")
 
 @dataclass
 class ChargerSettings:
-    url: str  # ws://host:port/ocpp or ws://host:port/ocpp/<identity>
+    url: str  # ws://host:port/ocpp/<tenant id>, with or without /<identity>
     identity: str
     password: str
     ocpp_version: str = "1.6"  # or "2.0.1"

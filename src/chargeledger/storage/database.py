@@ -2,13 +2,21 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from chargeledger.errors import DatabaseUnavailableError
+from chargeledger.storage.file_modes import make_sqlite_file_private
+from chargeledger.storage.unavailability import unavailability
+
 _WRITE_OPTION = "chargeledger_write"
+# The client gives up this long after PostgreSQL's statement timeout: while the server runs,
+# its own cancel answers first (and leaves the connection usable); the client's is for a
+# server that cannot answer at all (frozen, or the network dropped it).
+_CLIENT_TIMEOUT_MARGIN_S = 1.0
 
 
 class DatabaseUrlError(ValueError):
@@ -29,18 +37,23 @@ def async_database_url(url: str) -> str:
     raise DatabaseUrlError(f"unsupported database '{backend}': use sqlite or postgresql")
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_s: float) -> None:
     @sa.event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # We issue BEGIN ourselves (below) so that writers can take the lock up front.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        # How long a writer waits for the write lock before giving up (503 over HTTP).
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
+        # Readers never block the writer. The mode stays in the file: setting it again needs
+        # a lock, so a connection opened while another writes would wait (or fail) for it.
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed transaction survives a power cut, not just a process crash;
         # acknowledged data must never be lost.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @sa.event.listens_for(engine.sync_engine, "begin")
@@ -52,19 +65,49 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class Database:
-    """One engine per process; `read()` and `write()` are the transaction boundaries."""
+    """One engine per process; `read()` and `write()` are the transaction boundaries.
 
-    def __init__(self, url: str, *, pool_size: int = 20) -> None:
+    Every wait is bounded: on PostgreSQL for a pooled connection (`pool_timeout_s`), for a new
+    one (`connect_timeout_s`) and for a statement (`statement_timeout_s`); on SQLite for the
+    write lock and a pooled connection (`busy_timeout_s`). A block that fails because the
+    database cannot serve now raises DatabaseUnavailableError. The defaults suit batch
+    commands, which would rather wait; the server passes its settings (README, "Operations").
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 20,
+        pool_timeout_s: float = 30.0,
+        connect_timeout_s: float = 60.0,
+        statement_timeout_s: float | None = None,
+        busy_timeout_s: float = 30.0,
+    ) -> None:
         self.url = async_database_url(url)
+        make_sqlite_file_private(self.url)  # before SQLite creates it world-readable
         self.dialect = make_url(self.url).get_backend_name()
-        options: dict[str, Any] = {}
+        # SQLite's pooled connections are held by writers waiting for the write lock: a
+        # request waits for one as long as for the lock.
+        options: dict[str, Any] = {
+            "pool_timeout": pool_timeout_s if self.dialect == "postgresql" else busy_timeout_s
+        }
         if self.dialect == "postgresql":
             # No overflow: connections beyond the pool would be opened and closed per request
             # under load (a TCP and auth handshake each); requests wait for one instead.
-            options.update(pool_size=pool_size, max_overflow=0, pool_timeout=30)
-        self.engine = create_async_engine(self.url, **options)
+            options.update(pool_size=pool_size, max_overflow=0)
+            connect_args: dict[str, Any] = {"timeout": connect_timeout_s}
+            if statement_timeout_s is not None:
+                connect_args["server_settings"] = {
+                    "statement_timeout": str(round(statement_timeout_s * 1000))
+                }
+                connect_args["command_timeout"] = statement_timeout_s + _CLIENT_TIMEOUT_MARGIN_S
+            options["connect_args"] = connect_args
+        # A database error's message never quotes the statement's parameters: they would put
+        # idTags, secrets' hashes and customers' data into tracebacks in the logs.
+        self.engine = create_async_engine(self.url, hide_parameters=True, **options)
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, busy_timeout_s=busy_timeout_s)
         # PostgreSQL reads run each statement in its own snapshot, with no BEGIN and COMMIT
         # round trips around them: no read here needs two statements to agree (keyset pages
         # do not). SQLite's BEGIN costs nothing and keeps WAL readers on one snapshot.
@@ -76,20 +119,38 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        if self.dialect == "postgresql":
-            async with self._reader.connect() as connection:
+        connecting = True
+        try:
+            if self.dialect == "postgresql":
+                async with self._reader.connect() as connection:
+                    connecting = False
+                    yield connection
+                return
+            async with self.engine.connect() as connection, connection.begin():
+                connecting = False
                 yield connection
-            return
-        async with self.engine.connect() as connection, connection.begin():
-            yield connection
+        except Exception as error:
+            _raise_unavailable_or_again(error, connecting=connecting)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction that commits when the block ends and rolls back if it raises."""
-        async with self.engine.connect() as connection:
-            await connection.execution_options(**{_WRITE_OPTION: True})
-            async with connection.begin():
-                yield connection
+        connecting = True
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execution_options(**{_WRITE_OPTION: True})
+                async with connection.begin():
+                    connecting = False
+                    yield connection
+        except Exception as error:
+            _raise_unavailable_or_again(error, connecting=connecting)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _raise_unavailable_or_again(error: Exception, *, connecting: bool) -> NoReturn:
+    reason = unavailability(error, connecting=connecting)
+    if reason is None:
+        raise error
+    raise DatabaseUnavailableError(reason) from error

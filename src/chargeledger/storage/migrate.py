@@ -7,6 +7,7 @@ from alembic import command
 from alembic.config import Config
 
 from chargeledger.storage.database import async_database_url
+from chargeledger.storage.file_modes import make_sqlite_file_private
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -21,6 +22,7 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade_to_head(database_url: str) -> None:
     """Blocking; env.py runs its own event loop, so call this outside of one."""
+    make_sqlite_file_private(database_url)  # before SQLite creates it world-readable
     command.upgrade(alembic_config(database_url), "head")
 
 

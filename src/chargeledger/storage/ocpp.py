@@ -25,17 +25,25 @@ from chargeledger.storage.tables import (
 # --- stations ---------------------------------------------------------------------------
 
 
-async def station_by_identity(connection: AsyncConnection, *, identity: str) -> sa.Row[Any] | None:
-    """The station and its entity's tenant, type and capture switch."""
+async def find_station(
+    connection: AsyncConnection, *, tenant_id: UUID | None, identity: str
+) -> sa.Row[Any] | None:
+    """The station a charger reaches at /ocpp/<tenant id>/<identity>, or, with no tenant, at
+    the legacy /ocpp/<identity> (stations registered before identities were per tenant); with
+    its entity's tenant, type and capture switch."""
+    where = (
+        ocpp_stations.c.legacy_identity == identity
+        if tenant_id is None
+        else sa.and_(ocpp_stations.c.tenant_id == tenant_id, ocpp_stations.c.identity == identity)
+    )
     result = await connection.execute(
         sa.select(
             ocpp_stations,
-            entities.c.tenant_id,
             entities.c.type,
             entities.c.capture_charge_sessions,
         )
         .join(entities, entities.c.id == ocpp_stations.c.entity_id)
-        .where(ocpp_stations.c.identity == identity)
+        .where(where)
     )
     return result.first()
 
@@ -50,35 +58,52 @@ async def station_by_entity(connection: AsyncConnection, *, entity_id: UUID) -> 
 async def put_station(
     connection: AsyncConnection,
     *,
+    tenant_id: UUID,
     identity: str,
     entity_id: UUID,
     password_hash: str,
     now_ms: int,
-) -> None:
-    """Set the entity's station credentials (identity and password), replacing earlier ones."""
+) -> sa.Row[Any]:
+    """Set the entity's station credentials (identity and password), replacing earlier ones.
+    A station on the legacy path keeps it as long as its identity stays the same: its charger
+    is configured with that URL. Returns the station as stored."""
+    earlier = await station_by_entity(connection, entity_id=entity_id)
+    legacy_identity = (
+        earlier.legacy_identity if earlier is not None and earlier.identity == identity else None
+    )
     await connection.execute(sa.delete(ocpp_stations).where(ocpp_stations.c.entity_id == entity_id))
     await connection.execute(
         sa.insert(ocpp_stations).values(
-            identity=identity, entity_id=entity_id, password_hash=password_hash, created_ms=now_ms
+            tenant_id=tenant_id,
+            identity=identity,
+            entity_id=entity_id,
+            password_hash=password_hash,
+            created_ms=now_ms,
+            legacy_identity=legacy_identity,
         )
     )
+    stored = await station_by_entity(connection, entity_id=entity_id)
+    assert stored is not None
+    return stored
 
 
 async def connection_ids(
-    connection: AsyncConnection, *, identities: Sequence[str]
-) -> dict[str, UUID | None]:
-    """The newest connection of each of these stations."""
+    connection: AsyncConnection, *, keys: Sequence[tuple[UUID, str]]
+) -> dict[tuple[UUID, str], UUID | None]:
+    """The newest connection of each of these stations, by (tenant id, identity)."""
+    if not keys:
+        return {}
     result = await connection.execute(
-        sa.select(ocpp_stations.c.identity, ocpp_stations.c.connection_id).where(
-            ocpp_stations.c.identity.in_(list(identities))
-        )
+        sa.select(
+            ocpp_stations.c.tenant_id, ocpp_stations.c.identity, ocpp_stations.c.connection_id
+        ).where(sa.tuple_(ocpp_stations.c.tenant_id, ocpp_stations.c.identity).in_(list(keys)))
     )
-    return {row.identity: row.connection_id for row in result}
+    return {(row.tenant_id, row.identity): row.connection_id for row in result}
 
 
-async def update_station(connection: AsyncConnection, *, identity: str, **values: Any) -> None:
+async def update_station(connection: AsyncConnection, *, entity_id: UUID, **values: Any) -> None:
     await connection.execute(
-        sa.update(ocpp_stations).where(ocpp_stations.c.identity == identity).values(**values)
+        sa.update(ocpp_stations).where(ocpp_stations.c.entity_id == entity_id).values(**values)
     )
 
 
@@ -146,10 +171,10 @@ async def find_started_transaction(
     connection: AsyncConnection,
     *,
     entity_id: UUID,
-    connector_id: int,
+    connector_id: int | None,
     id_tag: str | None,
     start_ms: int,
-    meter_start_wh: float,
+    meter_start_wh: float | None,
 ) -> sa.Row[Any] | None:
     """A 1.6 transaction already started with exactly these values (a repeated
     StartTransaction, which OCPP's at-least-once delivery allows)."""
@@ -190,26 +215,31 @@ async def update_transaction(
     )
 
 
-async def transactions_needing_sessions(connection: AsyncConnection, *, limit: int) -> list[UUID]:
-    result = await connection.execute(
-        sa.select(ocpp_transactions.c.id)
-        .where(ocpp_transactions.c.needs_session == sa.true())
-        .limit(limit)
+async def transactions_needing_sessions(
+    connection: AsyncConnection, *, after: UUID | None = None, limit: int
+) -> list[UUID]:
+    """A page of the transactions whose session is owed, by id (`after`: the previous
+    page's last), so that every one gets its turn, however many before it keep failing."""
+    statement = sa.select(ocpp_transactions.c.id).where(
+        ocpp_transactions.c.needs_session == sa.true()
     )
+    if after is not None:
+        statement = statement.where(ocpp_transactions.c.id > after)
+    result = await connection.execute(statement.order_by(ocpp_transactions.c.id).limit(limit))
     return [row.id for row in result]
 
 
 async def silent_open_transactions(
-    connection: AsyncConnection, *, silent_since_ms: int, limit: int
+    connection: AsyncConnection, *, silent_since_ms: int, after: UUID | None = None, limit: int
 ) -> list[UUID]:
-    result = await connection.execute(
-        sa.select(ocpp_transactions.c.id)
-        .where(
-            ocpp_transactions.c.status == "open",
-            ocpp_transactions.c.last_message_ms < silent_since_ms,
-        )
-        .limit(limit)
+    """A page of the open transactions last heard of before `silent_since_ms`, by id."""
+    statement = sa.select(ocpp_transactions.c.id).where(
+        ocpp_transactions.c.status == "open",
+        ocpp_transactions.c.last_message_ms < silent_since_ms,
     )
+    if after is not None:
+        statement = statement.where(ocpp_transactions.c.id > after)
+    result = await connection.execute(statement.order_by(ocpp_transactions.c.id).limit(limit))
     return [row.id for row in result]
 
 

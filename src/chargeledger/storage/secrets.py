@@ -1,22 +1,19 @@
-from collections.abc import Callable
+"""server_secrets: where earlier releases kept the generated master secret, in plain text.
+Nothing is stored there any more; a secret found there is taken out (services/keys.py)."""
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.storage.dialect import insert_on_conflict
 from chargeledger.storage.tables import server_secrets
 
 
-async def get_or_create_secret(
-    connection: AsyncConnection, *, name: str, generate: Callable[[], str], now_ms: int
-) -> str:
-    """The stored secret of that name; the first caller's generated value wins any race."""
-    insert = insert_on_conflict(connection, server_secrets).values(
-        name=name, value=generate(), created_ms=now_ms
-    )
-    await connection.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+async def take_secret(connection: AsyncConnection, *, name: str) -> str | None:
+    """Delete the secret and return it; None if it is not (or no longer) there. Of several
+    processes taking it at once exactly one gets it: the delete is the arbiter (the others
+    wait for its transaction, then find nothing)."""
     value = await connection.scalar(
-        sa.select(server_secrets.c.value).where(server_secrets.c.name == name)
+        sa.delete(server_secrets)
+        .where(server_secrets.c.name == name)
+        .returning(server_secrets.c.value)
     )
-    assert value is not None
-    return str(value)
+    return None if value is None else str(value)

@@ -16,8 +16,8 @@ metadata = sa.MetaData(
     }
 )
 
-# Secrets generated on first start (signing keys), kept with the data so that every
-# process and every restart signs and verifies with the same key.
+# Where earlier releases kept the generated master secret in plain text. Nothing is written
+# here any more; services/keys.py moves a secret found here into the key file and deletes it.
 server_secrets = sa.Table(
     "server_secrets",
     metadata,
@@ -178,11 +178,15 @@ tariff_calendars = sa.Table(
     sa.Index(None, "entity_id", "location_id", "valid_from_ms"),
 )
 
-# OCPP charge points: one per ChargePoint entity that may connect; the identity is globally
-# unique because the WebSocket URL (/ocpp/<identity>) names no tenant.
+# OCPP charge points: one per ChargePoint entity that may connect. A charger connects at
+# /ocpp/<tenant id>/<identity>, so an identity is unique within its tenant only: no tenant can
+# see or take another's. Stations registered while the URL named no tenant (before migration
+# 0007) also answer at /ocpp/<identity>: their legacy_identity reserves that identity across
+# tenants for that path only (null for every station registered since).
 ocpp_stations = sa.Table(
     "ocpp_stations",
     metadata,
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), primary_key=True),
     sa.Column("identity", sa.String(48), primary_key=True),
     sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), nullable=False, unique=True),
     sa.Column("password_hash", sa.Text, nullable=False),
@@ -202,6 +206,7 @@ ocpp_stations = sa.Table(
     # The charger's newest connection: an older one still open in any process is closed.
     sa.Column("connection_id", sa.Uuid, nullable=True),
     sa.Column("connected_ms", sa.BigInteger, nullable=True),
+    sa.Column("legacy_identity", sa.String(48), nullable=True, unique=True),
 )
 
 # Transactions as the charge point reports them; a finished one becomes a charge session.

@@ -35,11 +35,15 @@ async def get_client(connection: AsyncConnection, *, client_id: UUID) -> sa.Row[
     return result.first()
 
 
-async def update_client_secret_hash(
-    connection: AsyncConnection, *, client_id: UUID, secret_hash: str
+async def replace_client_secret_hash(
+    connection: AsyncConnection, *, client_id: UUID, old_hash: str, new_hash: str
 ) -> None:
+    """The same secret hashed anew; only if the stored hash is still the one that was read,
+    so a rehash computed outside the transaction never overwrites a newer secret."""
     await connection.execute(
-        sa.update(api_clients).where(api_clients.c.id == client_id).values(secret_hash=secret_hash)
+        sa.update(api_clients)
+        .where(api_clients.c.id == client_id, api_clients.c.secret_hash == old_hash)
+        .values(secret_hash=new_hash)
     )
 
 

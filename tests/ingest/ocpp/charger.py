@@ -1,7 +1,7 @@
 """Helpers for the OCPP end-to-end tests: register a charge point through the API, connect
-to the live server's /ocpp/<identity> WebSocket as a charger (the `ocpp` package's client
-over `websockets`, as the simulator does) or as raw frames, build meter values, and wait for
-the sessions computed after the answer."""
+to the live server's /ocpp/<tenant id>/<identity> WebSocket as a charger (the `ocpp`
+package's client over `websockets`, as the simulator does) or as raw frames, build meter
+values, and wait for the sessions computed after the answer."""
 
 import asyncio
 import base64
@@ -38,8 +38,17 @@ def new_identity(prefix: str = "CP") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:16]}"
 
 
-def ws_url(base_url: str, identity: str) -> str:
-    return base_url.replace("http://", "ws://", 1) + f"/ocpp/{identity}"
+def charger_path(tenant_id: uuid.UUID | str, identity: str) -> str:
+    """Where a charger of this tenant connects (the answer of PUT .../ocpp-credentials)."""
+    return f"/ocpp/{tenant_id}/{identity}"
+
+
+def ws_url(base_url: str, path: str) -> str:
+    assert path.startswith("/"), (
+        f"{path!r}: connect to a path, /ocpp/<tenant id>/<identity> (ChargePointSetup.path), "
+        "not to an identity"
+    )
+    return base_url.replace("http://", "ws://", 1) + path
 
 
 def basic_auth(user: str, password: str) -> str:
@@ -65,6 +74,7 @@ class ChargePointSetup:
     identity: str
     password: str
     location: dict[str, Any] | None
+    path: str  # where its charger connects: /ocpp/<tenant id>/<identity>
 
 
 async def register_charge_point(
@@ -89,7 +99,7 @@ async def register_charge_point(
         f"/v1/entities/{entity['id']}/ocpp-credentials", json={"password": password}
     )
     assert response.status_code == 200, response.text
-    return ChargePointSetup(entity["id"], identity, password, placed)
+    return ChargePointSetup(entity["id"], identity, password, placed, response.json()["path"])
 
 
 # --- connections --------------------------------------------------------------------------
@@ -98,17 +108,20 @@ async def register_charge_point(
 @contextlib.asynccontextmanager
 async def connect_raw(
     base_url: str,
-    identity: str,
+    path: str,
     password: str | None,
     *,
     subprotocols: Sequence[str] | None = ("ocpp1.6",),
     user: str | None = None,
 ) -> AsyncIterator[ClientConnection]:
-    """A plain WebSocket to /ocpp/<identity>, HTTP Basic as `user` (the identity unless
-    given) unless `password` is None."""
+    """A plain WebSocket to `path` (/ocpp/<tenant id>/<identity>: ChargePointSetup.path),
+    HTTP Basic as `user` (the path's last segment, the identity, unless given) unless
+    `password` is None."""
+    url = ws_url(base_url, path)
+    identity = path.rstrip("/").rsplit("/", 1)[-1]
     headers = {} if password is None else {"Authorization": basic_auth(user or identity, password)}
     async with websockets.connect(
-        ws_url(base_url, identity),
+        url,
         subprotocols=None if subprotocols is None else [Subprotocol(s) for s in subprotocols],
         additional_headers=headers,
         open_timeout=15,
@@ -123,7 +136,7 @@ async def connect_client(
 ) -> AsyncIterator[Any]:
     """The `ocpp` package's charge point client (1.6 or 2.0.1), its listener running."""
     async with connect_raw(
-        base_url, setup.identity, setup.password, subprotocols=[SUBPROTOCOL[version]]
+        base_url, setup.path, setup.password, subprotocols=[SUBPROTOCOL[version]]
     ) as connection:
         assert connection.subprotocol == SUBPROTOCOL[version]
         client_class = Client201 if version == "2.0.1" else Client16

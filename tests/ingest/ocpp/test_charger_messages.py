@@ -166,7 +166,7 @@ async def test_a_charger_message_gets_a_conforming_answer_and_is_logged(
     message is listed in the charger's event log as sent."""
     get_validator(2, action, version).validate(request_payload)
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[f"ocpp{version}"]
+        live_server, station.path, station.password, subprotocols=[f"ocpp{version}"]
     ) as connection:
         answer = await raw_call(connection, "m-1", action, request_payload)
     assert answer == [3, "m-1", answer_payload]
@@ -181,7 +181,7 @@ async def test_the_event_log_is_newest_first_and_paged(
     """Boots, status changes and notifications, newest first; pages follow links.next
     with signed tokens; another tenant cannot read the log."""
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=["ocpp1.6"]
+        live_server, station.path, station.password, subprotocols=["ocpp1.6"]
     ) as connection:
         await raw_call(
             connection, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}

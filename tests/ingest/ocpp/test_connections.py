@@ -68,9 +68,9 @@ async def test_a_new_connection_of_a_charger_closes_the_older_one(
     """The charger reconnects while its old socket still looks open: the old one is closed,
     the new one is served, and the charger's log says so."""
     setup = await register_charge_point(api, location=False, calendar=None)
-    async with connect_raw(live_server, setup.identity, setup.password) as older:
+    async with connect_raw(live_server, setup.path, setup.password) as older:
         assert (await raw_call(older, "h1", "Heartbeat", {}))[0] == 3
-        async with connect_raw(live_server, setup.identity, setup.password) as newer:
+        async with connect_raw(live_server, setup.path, setup.password) as newer:
             assert await closed_within(older, CLOSED_WITHIN_S)
             assert (await raw_call(newer, "h2", "Heartbeat", {}))[0] == 3
     kinds = [event["kind"] for event in await list_ocpp_events(api, setup.entity_id)]
@@ -83,9 +83,9 @@ async def test_a_connection_replaced_on_another_server_process_is_closed(
     """Two processes (or machines) share the database: the charger's older connection, on
     one of them, is closed at that process's next check once it reconnected to the other."""
     setup = await register_charge_point(api, location=False, calendar=None)
-    async with connect_raw(checking_server.base_url, setup.identity, setup.password) as older:
+    async with connect_raw(checking_server.base_url, setup.path, setup.password) as older:
         assert (await raw_call(older, "h1", "Heartbeat", {}))[0] == 3
-        async with connect_raw(live_server, setup.identity, setup.password) as newer:
+        async with connect_raw(live_server, setup.path, setup.password) as newer:
             assert (await raw_call(newer, "h2", "Heartbeat", {}))[0] == 3
             assert await closed_within(older, CLOSED_WITHIN_S)
             assert (await raw_call(newer, "h3", "Heartbeat", {}))[0] == 3
@@ -98,7 +98,7 @@ async def test_a_connection_that_answers_no_check_is_closed(
     server checks it with a 1.6 GetConfiguration of the heartbeat interval (a call every
     charger must answer, without side effects), gets no answer, and closes it."""
     setup = await register_charge_point(api, location=False, calendar=None)
-    async with connect_raw(checking_server.base_url, setup.identity, setup.password) as silent:
+    async with connect_raw(checking_server.base_url, setup.path, setup.password) as silent:
         frame = json.loads(await asyncio.wait_for(silent.recv(), timeout=CLOSED_WITHIN_S))
         assert frame[0] == 2
         assert frame[2:] == ["GetConfiguration", {"key": ["HeartbeatInterval"]}]
@@ -131,7 +131,7 @@ async def test_a_refused_call_is_one_log_line_without_its_id_tag(
     refused call (and of every other) is in no line of the log."""
     setup = await register_charge_point(api, location=False, calendar=None)
     secret_tag = "TAG-NOLOG-0042"  # 1.6 idTags are at most 20 characters
-    async with connect_raw(checking_server.base_url, setup.identity, setup.password) as connection:
+    async with connect_raw(checking_server.base_url, setup.path, setup.password) as connection:
         answer = await raw_call(
             connection,
             "refused-1",

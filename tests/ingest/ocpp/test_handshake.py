@@ -1,10 +1,11 @@
 """The OCPP WebSocket handshake over real sockets, and the credentials behind it.
 
-A charge point connects to ws://<server>/ocpp/<identity> offering the subprotocol ocpp1.6 or
-ocpp2.0.1, with HTTP Basic authentication (security profile 1): user name its identity (the
-ChargePoint entity's identifier), password the one set by PUT /v1/entities/{id}/ocpp-credentials
-(16 to 40 characters). Everything else is refused before the upgrade: the server answers the
-upgrade request with HTTP 403 and the `websockets` client raises InvalidStatus."""
+A charge point connects to ws://<server>/ocpp/<tenant id>/<identity> offering the subprotocol
+ocpp1.6 or ocpp2.0.1, with HTTP Basic authentication (security profile 1): user name its
+identity (the ChargePoint entity's identifier), password the one set by
+PUT /v1/entities/{id}/ocpp-credentials (16 to 40 characters). Everything else is refused
+before the upgrade: the server answers the upgrade request with HTTP 403 and the `websockets`
+client raises InvalidStatus."""
 
 import asyncio
 import base64
@@ -25,6 +26,7 @@ from tests.ingest.ocpp.charger import (
     PASSWORD,
     assert_problem,
     basic_auth,
+    charger_path,
     connect_client,
     connect_raw,
     new_identity,
@@ -39,7 +41,7 @@ SUBPROTOCOLS = ["ocpp2.0.1", "ocpp1.6"]
 
 async def refused_status(
     base_url: str,
-    identity: str,
+    path: str,
     password: str | None,
     *,
     subprotocols: list[str] | None = None,
@@ -49,7 +51,7 @@ async def refused_status(
     with pytest.raises(InvalidStatus) as refused:
         async with connect_raw(
             base_url,
-            identity,
+            path,
             password,
             subprotocols=["ocpp1.6"] if subprotocols is None else subprotocols,
             user=user,
@@ -60,10 +62,10 @@ async def refused_status(
 
 
 async def accepted_subprotocol(
-    base_url: str, identity: str, password: str, subprotocols: list[str]
+    base_url: str, path: str, password: str, subprotocols: list[str]
 ) -> str | None:
     """Connect, check that a Heartbeat is answered, and return the negotiated subprotocol."""
-    async with connect_raw(base_url, identity, password, subprotocols=subprotocols) as connection:
+    async with connect_raw(base_url, path, password, subprotocols=subprotocols) as connection:
         answer = await raw_call(connection, "hb-1", "Heartbeat", {})
         assert answer[:2] == [3, "hb-1"], answer
         assert set(answer[2]) == {"currentTime"}
@@ -142,9 +144,9 @@ async def test_a_charger_offering_both_versions_speaks_201(
 ) -> None:
     setup = await register_charge_point(api, location=False, calendar=None)
     both = ["ocpp1.6", "ocpp2.0.1"]
-    assert await accepted_subprotocol(live_server, setup.identity, PASSWORD, both) == "ocpp2.0.1"
+    assert await accepted_subprotocol(live_server, setup.path, PASSWORD, both) == "ocpp2.0.1"
     assert await accepted_subprotocol(
-        live_server, setup.identity, PASSWORD, ["ocpp1.5", "ocpp1.6"]
+        live_server, setup.path, PASSWORD, ["ocpp1.5", "ocpp1.6"]
     ) == ("ocpp1.6")
 
 
@@ -159,9 +161,7 @@ async def test_subprotocol_spellings_are_accepted_and_echoed(
     case, and the answer repeats the charger's own spelling (a client checks it offered it),
     and the charger is served in the version it named."""
     setup = await register_charge_point(api, location=False, calendar=None)
-    async with connect_raw(
-        live_server, setup.identity, PASSWORD, subprotocols=[offered]
-    ) as connection:
+    async with connect_raw(live_server, setup.path, PASSWORD, subprotocols=[offered]) as connection:
         assert connection.subprotocol == offered
         answer = await raw_call(connection, "hb-1", "Heartbeat", {})
         assert answer[0] == 3, answer
@@ -175,16 +175,19 @@ async def test_subprotocol_spellings_are_accepted_and_echoed(
         assert answer[2]["status"] == "Accepted"
 
 
-@pytest.mark.parametrize("shape", ["{base}/ocpp/{id}/", "{base}/ocpp//{id}"])
+@pytest.mark.parametrize(
+    "shape",
+    ["{base}/ocpp/{tenant}/{id}/", "{base}/ocpp/{tenant}//{id}", "{base}/ocpp//{tenant}/{id}"],
+)
 async def test_a_path_with_stray_slashes_is_served(
     api: TenantApi, live_server: str, shape: str
 ) -> None:
-    """`/ocpp/CP1/` is what a charger produces when its URL was typed with a trailing
-    slash, `/ocpp//CP1` when it appends its identity to a URL ending in a slash."""
+    """`/ocpp/T/CP1/` is what a charger produces when its URL was typed with a trailing
+    slash, `/ocpp/T//CP1` when it appends its identity to a URL ending in a slash."""
     setup = await register_charge_point(api, location=False, calendar=None)
     base = live_server.replace("http://", "ws://", 1)
     async with websockets.connect(
-        shape.format(base=base, id=setup.identity),
+        shape.format(base=base, tenant=api.tenant_id, id=setup.identity),
         subprotocols=[Subprotocol("ocpp1.6")],
         additional_headers={"Authorization": basic_auth(setup.identity, PASSWORD)},
         open_timeout=15,
@@ -208,7 +211,7 @@ async def test_without_a_subprotocol_in_common_the_handshake_completes_and_close
     handshake without one and closes the connection at once (1002, protocol error)."""
     setup = await register_charge_point(api, location=False, calendar=None)
     async with connect_raw(
-        live_server, setup.identity, PASSWORD, subprotocols=subprotocols or None
+        live_server, setup.path, PASSWORD, subprotocols=subprotocols or None
     ) as connection:
         assert connection.subprotocol is None
         with pytest.raises(ConnectionClosed) as closed:
@@ -216,9 +219,7 @@ async def test_without_a_subprotocol_in_common_the_handshake_completes_and_close
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1002
     # The right subprotocol with the same credentials is accepted.
-    assert await accepted_subprotocol(live_server, setup.identity, PASSWORD, ["ocpp1.6"]) == (
-        "ocpp1.6"
-    )
+    assert await accepted_subprotocol(live_server, setup.path, PASSWORD, ["ocpp1.6"]) == ("ocpp1.6")
 
 
 async def test_an_unknown_identity_is_refused_with_403(api: TenantApi, live_server: str) -> None:
@@ -226,7 +227,10 @@ async def test_an_unknown_identity_is_refused_with_403(api: TenantApi, live_serv
     for subprotocol in SUBPROTOCOLS:
         assert (
             await refused_status(
-                live_server, new_identity("UNKNOWN"), PASSWORD, subprotocols=[subprotocol]
+                live_server,
+                charger_path(api.tenant_id, new_identity("UNKNOWN")),
+                PASSWORD,
+                subprotocols=[subprotocol],
             )
             == 403
         )
@@ -238,7 +242,7 @@ async def test_a_charge_point_without_credentials_is_refused(
     """A ChargePoint entity exists with this identifier, but no password was ever set."""
     identity = new_identity()
     await api.create_entity("ChargePoint", name="no password", identifier=identity)
-    assert await refused_status(live_server, identity, PASSWORD) == 403
+    assert await refused_status(live_server, charger_path(api.tenant_id, identity), PASSWORD) == 403
 
 
 @pytest.mark.parametrize("subprotocol", SUBPROTOCOLS)
@@ -248,10 +252,9 @@ async def test_a_wrong_password_is_refused_with_403(
     setup = await register_charge_point(api, location=False, calendar=None)
     for wrong in (PASSWORD + "x", PASSWORD[:-1], PASSWORD.upper(), "", "x" * 16):
         assert (
-            await refused_status(live_server, setup.identity, wrong, subprotocols=[subprotocol])
-            == 403
+            await refused_status(live_server, setup.path, wrong, subprotocols=[subprotocol]) == 403
         )
-    assert await accepted_subprotocol(live_server, setup.identity, PASSWORD, [subprotocol]) == (
+    assert await accepted_subprotocol(live_server, setup.path, PASSWORD, [subprotocol]) == (
         subprotocol
     )
 
@@ -265,25 +268,21 @@ async def test_a_user_name_other_than_the_identity_is_refused(
     second = await register_charge_point(
         api, password="second-password-00002", location=False, calendar=None
     )
-    assert await refused_status(live_server, first.identity, first.password, user="other") == 403
+    assert await refused_status(live_server, first.path, first.password, user="other") == 403
     assert (
-        await refused_status(live_server, first.identity, first.password, user=second.identity)
-        == 403
+        await refused_status(live_server, first.path, first.password, user=second.identity) == 403
     )
     assert (
-        await refused_status(live_server, first.identity, second.password, user=second.identity)
-        == 403
+        await refused_status(live_server, first.path, second.password, user=second.identity) == 403
     )
     assert (
-        await refused_status(
-            live_server, first.identity, first.password, user=first.identity.lower()
-        )
+        await refused_status(live_server, first.path, first.password, user=first.identity.lower())
         == 403
     )
     for setup in (first, second):
-        assert await accepted_subprotocol(
-            live_server, setup.identity, setup.password, ["ocpp1.6"]
-        ) == ("ocpp1.6")
+        assert await accepted_subprotocol(live_server, setup.path, setup.password, ["ocpp1.6"]) == (
+            "ocpp1.6"
+        )
 
 
 @pytest.mark.parametrize(
@@ -304,7 +303,7 @@ async def test_a_missing_or_malformed_authorization_is_refused(
     headers = {} if authorization is None else {"Authorization": authorization}
     with pytest.raises(InvalidStatus) as refused:
         async with websockets.connect(
-            ws_url(live_server, setup.identity),
+            ws_url(live_server, setup.path),
             subprotocols=[Subprotocol("ocpp1.6")],
             additional_headers=headers,
             open_timeout=15,
@@ -325,8 +324,11 @@ async def test_a_refused_wrong_password_is_logged_without_the_password(
     and why; never the password nor the Authorization header that carried it."""
     setup = await register_charge_point(api, location=False, calendar=None)
     wrong = f"wrong-{uuid.uuid4().hex}"  # 38 characters nobody else logs
-    assert await refused_status(live_server, setup.identity, wrong) == 403
-    expected = f"refused {setup.identity} from 127.0.0.1: unknown identity or wrong password"
+    assert await refused_status(live_server, setup.path, wrong) == 403
+    expected = (
+        f"refused {api.tenant_id}/{setup.identity} from 127.0.0.1: "
+        "unknown identity or wrong password"
+    )
     deadline = time.monotonic() + 5
     logs = _server_logs(tmp_path_factory.getbasetemp())
     while expected not in logs and time.monotonic() < deadline:
@@ -350,13 +352,17 @@ async def put_credentials(api: TenantApi, entity_id: str, password: Any) -> Any:
 async def test_credentials_answer_identity_path_and_subprotocols_never_the_password(
     api: TenantApi,
 ) -> None:
+    """The path names the tenant (identities are per tenant); the base path is what the
+    tenant's chargers are configured with (they append their identity)."""
     identity = new_identity()
     entity = await api.create_entity("ChargePoint", name="wallbox", identifier=identity)
     response = await put_credentials(api, entity["id"], PASSWORD)
     assert response.status_code == 200, response.text
     assert response.json() == {
         "identity": identity,
-        "path": f"/ocpp/{identity}",
+        "path": f"/ocpp/{api.tenant_id}/{identity}",
+        "basePath": f"/ocpp/{api.tenant_id}",
+        "legacyPath": None,
         "subprotocols": ["ocpp2.0.1", "ocpp1.6"],
     }
     assert PASSWORD not in response.text
@@ -372,9 +378,7 @@ async def test_passwords_of_16_and_40_characters_are_accepted(
 ) -> None:
     password = ("p4ss-" * 10)[:length]
     setup = await register_charge_point(api, password=password, location=False, calendar=None)
-    assert await accepted_subprotocol(live_server, setup.identity, password, ["ocpp1.6"]) == (
-        "ocpp1.6"
-    )
+    assert await accepted_subprotocol(live_server, setup.path, password, ["ocpp1.6"]) == ("ocpp1.6")
 
 
 @pytest.mark.parametrize("password", ["", "x" * 15, "y" * 41, 1234567890123456789, None])
@@ -385,7 +389,8 @@ async def test_a_password_too_short_too_long_or_not_text_is_a_400(
     entity = await api.create_entity("ChargePoint", name="wallbox", identifier=identity)
     assert_problem(await put_credentials(api, entity["id"], password), 400)
     # Nothing was set: the identity is still unknown at the handshake.
-    assert await refused_status(live_server, identity, str(password)) == 403
+    path = charger_path(api.tenant_id, identity)
+    assert await refused_status(live_server, path, str(password)) == 403
 
 
 @pytest.mark.parametrize("entity_type", ["HeatPump", "EV", "Meter"])
@@ -395,7 +400,7 @@ async def test_credentials_for_an_entity_that_is_no_charge_point_are_a_409(
     identity = new_identity()
     entity = await api.create_entity(entity_type, name="not a charger", identifier=identity)
     assert_problem(await put_credentials(api, entity["id"], PASSWORD), 409)
-    assert await refused_status(live_server, identity, PASSWORD) == 403
+    assert await refused_status(live_server, charger_path(api.tenant_id, identity), PASSWORD) == 403
 
 
 async def test_credentials_for_a_charge_point_without_identifier_are_a_409(
@@ -413,21 +418,6 @@ async def test_credentials_for_an_unknown_or_other_tenants_entity_are_a_404(
     assert_problem(await put_credentials(api, theirs["id"], PASSWORD), 404)
 
 
-async def test_an_identity_claimed_by_another_tenants_charge_point_is_a_409(
-    api: TenantApi, other_api: TenantApi, live_server: str
-) -> None:
-    """Identities are global (they are the URL): the second tenant's ChargePoint with the same
-    identifier cannot take it over; the first one's password keeps working."""
-    first = await register_charge_point(api, location=False, calendar=None)
-    theirs = await other_api.create_entity("ChargePoint", name="same", identifier=first.identity)
-    other_password = "other-tenant-password-1"
-    assert_problem(await put_credentials(other_api, theirs["id"], other_password), 409)
-    assert await refused_status(live_server, first.identity, other_password) == 403
-    assert await accepted_subprotocol(live_server, first.identity, PASSWORD, ["ocpp1.6"]) == (
-        "ocpp1.6"
-    )
-
-
 async def test_setting_the_password_again_replaces_the_old_one(
     api: TenantApi, live_server: str
 ) -> None:
@@ -435,17 +425,15 @@ async def test_setting_the_password_again_replaces_the_old_one(
     new_password = "the-new-password-000002"
     response = await put_credentials(api, setup.entity_id, new_password)
     assert response.status_code == 200, response.text
-    assert await refused_status(live_server, setup.identity, PASSWORD) == 403
-    assert await accepted_subprotocol(live_server, setup.identity, new_password, ["ocpp1.6"]) == (
+    assert await refused_status(live_server, setup.path, PASSWORD) == 403
+    assert await accepted_subprotocol(live_server, setup.path, new_password, ["ocpp1.6"]) == (
         "ocpp1.6"
     )
 
 
-async def _connects(base_url: str, identity: str, password: str) -> bool:
+async def _connects(base_url: str, path: str, identity: str, password: str) -> bool:
     try:
-        async with connect_raw(
-            base_url, urllib.parse.quote(identity, safe=""), password, user=identity
-        ) as connection:
+        async with connect_raw(base_url, path, password, user=identity) as connection:
             answer = await raw_call(connection, "hb", "Heartbeat", {})
             return bool(answer[0] == 3)
     except InvalidStatus:
@@ -473,7 +461,8 @@ async def test_credentials_are_only_handed_out_for_identities_a_charger_can_use(
         return
     answer = response.json()
     assert answer["identity"] == identifier
-    assert await _connects(live_server, identifier, PASSWORD), (
+    path = f"/ocpp/{api.tenant_id}/{urllib.parse.quote(identifier, safe='')}"
+    assert await _connects(live_server, path, identifier, PASSWORD), (
         f"PUT ocpp-credentials answered {answer} but a charger with that identity "
         "is refused at the handshake"
     )

@@ -131,7 +131,7 @@ async def test_events_all_sent_with_seq_no_0_make_the_session(
     setup = await register_charge_point(api)
     transaction_id = str(uuid.uuid4())
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp2.0.1"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp2.0.1"]
     ) as connection:
         answer = await send_event(
             connection, "e-0", "Started", transaction_id, 0, 0, register201(0, "Transaction.Begin")
@@ -167,7 +167,7 @@ async def test_a_seq_no_count_restarting_after_a_reboot_loses_nothing(
     setup = await register_charge_point(api)
     transaction_id = str(uuid.uuid4())
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp2.0.1"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp2.0.1"]
     ) as connection:
         await send_event(
             connection, "s", "Started", transaction_id, 0, 0, register201(0, "Transaction.Begin")
@@ -183,7 +183,7 @@ async def test_a_seq_no_count_restarting_after_a_reboot_loses_nothing(
                 register201(minute, "Sample.Periodic"),
             )
     async with connect_raw(  # after the reboot
-        live_server, setup.identity, setup.password, subprotocols=["ocpp2.0.1"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp2.0.1"]
     ) as connection:
         for seq_no, minute in enumerate(range(40, 51, 10)):
             await send_event(
@@ -221,7 +221,7 @@ async def test_a_transaction_without_its_started_event_still_becomes_a_session(
     setup = await register_charge_point(api)
     transaction_id = str(uuid.uuid4())
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp2.0.1"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp2.0.1"]
     ) as connection:
         await send_event(
             connection, "u0", "Updated", transaction_id, 0, 1, register201(0, "Transaction.Begin")
@@ -258,7 +258,7 @@ async def test_a_late_started_event_fixes_an_inferred_start(
     setup = await register_charge_point(api)
     transaction_id = str(uuid.uuid4())
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp2.0.1"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp2.0.1"]
     ) as connection:
         for minute in (10, 20, 30, 40, 50):
             await send_event(
@@ -307,7 +307,7 @@ async def test_a_soc_of_minus_one_next_to_the_register_is_dropped_alone_16(
     charger repeating itself costs a few writes, not one per call)."""
     setup = await register_charge_point(api)
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp1.6"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp1.6"]
     ) as connection:
         transaction_id = await start16(connection)
         for minute in (20, 40):
@@ -368,7 +368,7 @@ async def test_a_bad_value_in_a_201_ended_event_is_dropped_alone(
     transaction_id = str(uuid.uuid4())
     bad_soc = {"value": -1, "measurand": "SoC", "unitOfMeasure": {"unit": "Percent"}}
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp2.0.1"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp2.0.1"]
     ) as connection:
         await send_event(
             connection,
@@ -427,7 +427,7 @@ async def charge16_with_signed_values(
     """The evening charge from a 1.6 calibrated charger: the begin reading signed in a
     MeterValues call, the end one in StopTransaction's transactionData."""
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp1.6"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp1.6"]
     ) as connection:
         transaction_id = await start16(connection)
         answer = await accepted(
@@ -610,7 +610,7 @@ async def test_signed_meter_values_of_a_201_station_are_kept_and_verified(
 
     transaction_id = str(uuid.uuid4())
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp2.0.1"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp2.0.1"]
     ) as connection:
         await send_event(
             connection, "s", "Started", transaction_id, 0, 0, signed201(0, "Transaction.Begin", "B")
@@ -647,7 +647,7 @@ async def test_a_session_without_signed_values_has_plain_evidence(
     and no signed meter; a posted one shows only where it came from."""
     setup = await register_charge_point(api)
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp1.6"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp1.6"]
     ) as connection:
         transaction_id = await start16(connection)
         await accepted(
@@ -693,7 +693,7 @@ async def test_deviations_are_refused_by_default_and_tolerated_when_switched_on(
         "timestamp": "2024-06-03T19:30:00",
     }
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp1.6"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp1.6"]
     ) as connection:
         answer = await raw_call(connection, "start-1", "StartTransaction", start)
         assert answer[:3] == [4, "start-1", "PropertyConstraintViolation"], answer
@@ -705,7 +705,7 @@ async def test_deviations_are_refused_by_default_and_tolerated_when_switched_on(
     )
     assert settings["toleratesZonelessTimestamps"] is True
     async with connect_raw(  # tolerances apply from the next connection
-        live_server, setup.identity, setup.password, subprotocols=["ocpp1.6"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp1.6"]
     ) as connection:
         answer = await accepted(connection, "start-2", "StartTransaction", start)
         transaction_id = answer["transactionId"]
@@ -777,7 +777,7 @@ async def test_the_transactions_own_meters_are_its_energy_whatever_the_samples_s
     the charger bills), so the session is 1.8 kWh, not the larger sample."""
     setup = await register_charge_point(api, calendar=None)
     async with connect_raw(
-        live_server, setup.identity, setup.password, subprotocols=["ocpp1.6"]
+        live_server, setup.path, setup.password, subprotocols=["ocpp1.6"]
     ) as connection:
         answer = await accepted(
             connection,

@@ -1,6 +1,6 @@
 """OCPP 1.6J transactions over real sockets, end to end: the `ocpp` package's charge point
-client talks to the live server's /ocpp/<identity>, and the sessions are read back through
-GET /v1/entities/{id}/charge-sessions.
+client talks to the live server's /ocpp/<tenant id>/<identity>, and the sessions are read
+back through GET /v1/entities/{id}/charge-sessions.
 
 The charge (see charger.py): Monday 2024-06-03 from 21:30 to 22:30 Brussels time (19:30Z to
 20:30Z), 11 kW, a MeterValues every minute with the register in Wh (the one of minute 30,
@@ -367,7 +367,7 @@ async def test_a_stop_for_an_unknown_transaction_is_answered_and_recorded(
     api: TenantApi, live_server: str, database: Database
 ) -> None:
     setup = await register_charge_point(api)
-    async with connect_raw(live_server, setup.identity, setup.password) as connection:
+    async with connect_raw(live_server, setup.path, setup.password) as connection:
         answer = await raw_call(
             connection,
             "stop-unknown-1",
@@ -421,7 +421,7 @@ async def test_transactions_still_start_after_a_stop_for_an_unknown_transaction(
     transactions must still start (a CALLRESULT with a transactionId of their own) and
     become sessions."""
     setup = await register_charge_point(api)
-    async with connect_raw(live_server, setup.identity, setup.password) as connection:
+    async with connect_raw(live_server, setup.path, setup.password) as connection:
         answer = await raw_call(
             connection,
             "old-stop",

@@ -106,7 +106,7 @@ async def test_invalid_json_is_a_format_violation_for_unique_id_minus_1(
     live_server: str, station: ChargePointSetup, subprotocol: str, frame: str
 ) -> None:
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         answer = await send_text(connection, frame)
         assert_call_error(answer, "-1", subprotocol, FORMAT_VIOLATION[subprotocol])
@@ -118,7 +118,7 @@ async def test_a_binary_frame_that_is_not_utf8_is_a_format_violation(
     live_server: str, station: ChargePointSetup, subprotocol: str
 ) -> None:
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         await connection.send(b"\xff\xfe\x00\x80")
         answer = json.loads(await connection.recv())
@@ -136,7 +136,7 @@ async def test_json_that_is_no_ocpp_message_is_answered_with_a_call_error(
     live_server: str, station: ChargePointSetup, subprotocol: str, frame: str, unique_id: str
 ) -> None:
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         answer = await send_text(connection, frame)
         assert_call_error(
@@ -154,7 +154,7 @@ async def test_an_unknown_message_type_is_message_type_not_supported_in_201(
     """MessageTypeId 7 does not exist. OCPP-J 2.0.1 has an error code for exactly this:
     MessageTypeNotSupported, for the frame's uniqueId."""
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=["ocpp2.0.1"]
+        live_server, station.path, station.password, subprotocols=["ocpp2.0.1"]
     ) as connection:
         answer = await send_text(connection, '[7, "type-7", "Heartbeat", {}]')
         assert_call_error(answer, "type-7", "ocpp2.0.1", "MessageTypeNotSupported")
@@ -167,7 +167,7 @@ async def test_an_unknown_message_type_in_16_is_ignored_or_answered_with_a_16_co
     """OCPP-J 1.6 has no code for it (it says to ignore the payload): either no answer at
     all or a CALLERROR with a 1.6 code; either way the connection carries on."""
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=["ocpp1.6"]
+        live_server, station.path, station.password, subprotocols=["ocpp1.6"]
     ) as connection:
         await connection.send('[7, "type-7", "Heartbeat", {}]')
         await connection.send('[2, "hb-after", "Heartbeat", {}]')
@@ -185,7 +185,7 @@ async def test_a_stray_call_result_is_ignored(
     """A CALLRESULT or CALLERROR for a CALL we never sent gets no answer (answering an
     answer would loop); the next CALL is answered as usual."""
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         await connection.send('[3, "never-asked", {}]')
         await connection.send('[4, "never-asked-2", "GenericError", "", {}]')
@@ -201,7 +201,7 @@ async def test_an_unknown_action_is_not_implemented_or_not_supported(
     live_server: str, station: ChargePointSetup, subprotocol: str, action: str
 ) -> None:
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         answer = await raw_call(connection, "unknown-action-1", action, {})
         assert_call_error(
@@ -229,7 +229,7 @@ async def test_an_action_without_handler_is_not_implemented_or_not_supported(
     payload: dict[str, Any],
 ) -> None:
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         answer = await raw_call(connection, "no-handler-1", action, payload)
         assert_call_error(answer, "no-handler-1", subprotocol, {"NotImplemented", "NotSupported"})
@@ -288,7 +288,7 @@ async def test_a_payload_missing_a_required_field_is_answered_with_a_call_error(
     """ProtocolError ("payload for action is incomplete") is the code for it in both
     versions; an occurrence or format violation would do too. Nothing is recorded."""
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         answer = await raw_call(connection, "incomplete-1", action, payload)
         assert_call_error(
@@ -320,7 +320,7 @@ async def test_a_field_of_the_wrong_type_is_a_type_constraint_violation(
     payload: dict[str, Any],
 ) -> None:
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         answer = await raw_call(connection, "wrong-type-1", action, payload)
         assert_call_error(answer, "wrong-type-1", subprotocol, "TypeConstraintViolation")
@@ -350,7 +350,7 @@ async def test_an_unexpected_field_is_a_format_violation_of_the_version(
     FormationViolation on a 1.6 connection (FormatViolation is no 1.6 error code) and
     2.0.1's FormatViolation on a 2.0.1 one."""
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         answer = await raw_call(connection, "extra-field-1", action, payload)
         assert_call_error(answer, "extra-field-1", subprotocol, FORMAT_VIOLATION[subprotocol])
@@ -376,7 +376,7 @@ async def test_a_timestamp_that_is_no_instant_is_a_property_constraint_violation
     payload: dict[str, Any],
 ) -> None:
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         answer = await raw_call(connection, "bad-time-1", action, payload)
         assert_call_error(answer, "bad-time-1", subprotocol, "PropertyConstraintViolation")
@@ -401,7 +401,7 @@ async def test_a_meter_value_that_makes_no_sense_is_dropped_and_the_rest_is_kept
     register next to it is stored (a reading of 1000 Wh), and the charger's event log says
     which value was dropped and why."""
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=["ocpp1.6"]
+        live_server, station.path, station.password, subprotocols=["ocpp1.6"]
     ) as connection:
         answer = await raw_call(
             connection,
@@ -447,7 +447,7 @@ async def test_a_burst_of_malformed_frames_never_drops_the_connection(
         ('[2, "b-type", "Heartbeat", []]', "b-type"),
     ] * 4
     async with connect_raw(
-        live_server, station.identity, station.password, subprotocols=[subprotocol]
+        live_server, station.path, station.password, subprotocols=[subprotocol]
     ) as connection:
         for frame, unique_id in frames:
             answer = await send_text(connection, frame)

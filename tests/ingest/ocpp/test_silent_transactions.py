@@ -85,21 +85,7 @@ async def timeout_api(timeout_server: TimeoutServer) -> AsyncIterator[tuple[Tena
     """The timeout server's tenant (an authenticated client) and the server's base URL."""
     credentials = timeout_server.credentials
     async with httpx.AsyncClient(base_url=timeout_server.base_url, timeout=30) as http:
-        response = await http.post(
-            "/v1/authentication",
-            json={
-                "clientId": str(credentials.client_id),
-                "clientSecret": credentials.client_secret,
-            },
-        )
-        assert response.status_code == 200, response.text
-        http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-        api = TenantApi(
-            http=http,
-            tenant_id=credentials.tenant_id,
-            client_id=credentials.client_id,
-            client_secret=credentials.client_secret,
-        )
+        api = await TenantApi.logged_in(http, credentials)
         yield api, timeout_server.base_url
 
 

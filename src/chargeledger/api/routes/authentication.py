@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from chargeledger.api.context import AppState, app_state
 from chargeledger.api.openapi_responses import problems
@@ -15,19 +15,25 @@ router = APIRouter(route_class=JsonBodyRoute, tags=["Authentication"])
     "/v1/authentication",
     summary="Authenticate",
     description="Exchanges a client's id and secret for an access token (a JWT) to send as "
-    "`Authorization: Bearer <token>` on every other call.",
+    "`Authorization: Bearer <token>` on every other call. Failed attempts are rate limited "
+    "per clientId and per address (429 with `Retry-After`).",
     response_model=AccessToken,
-    responses=problems(400, 401, 413, 415),
+    responses=problems(400, 401, 408, 413, 415, 429, 503),
 )
 async def authenticate(
-    body: AuthenticationIn, state: Annotated[AppState, Depends(app_state)]
+    body: AuthenticationIn, request: Request, state: Annotated[AppState, Depends(app_state)]
 ) -> AccessToken:
-    async with state.database.write() as connection:
+    limits = state.authentication_limits
+    async with limits.attempt(address=limits.address_of(request.scope), client_id=body.clientId):
         principal = await auth.authenticate_client(
-            connection, client_id=body.clientId, client_secret=body.clientSecret
+            state.database,
+            client_id=body.clientId,
+            client_secret=body.clientSecret,
+            hashing=state.secret_hashing,
         )
+    now_ms = state.clock_ms()
     token = auth.issue_access_token(
-        principal, key=state.keys.access_token, now_s=state.clock_ms() // 1000
+        principal, keys=state.keys.access_tokens(now_ms), now_s=now_ms // 1000
     )
     return AccessToken(
         access_token=token,

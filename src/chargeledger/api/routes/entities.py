@@ -24,7 +24,7 @@ router = APIRouter(route_class=JsonBodyRoute, tags=["Entities"])
     status_code=201,
     summary="Create an Entity",
     response_model=Entity,
-    responses=problems(400, 401, 409, 413, 415),
+    responses=problems(400, 401, 408, 409, 413, 415, 429),
 )
 async def create_entity(body: EntityIn, context: Context) -> Response:
     async with context.write() as connection:
@@ -59,7 +59,7 @@ async def list_entities(
             tenant_id=context.principal.tenant_id,
             page_size=pageSize,
             continuation_token=continuationToken,
-            cursor_key=context.state.keys.continuation_token,
+            cursor_key=context.cursor_keys,
         )
     return page_response(
         request, page, entity_resource, public_url=context.state.settings.public_url

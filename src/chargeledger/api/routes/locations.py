@@ -42,7 +42,7 @@ async def list_locations(
             entity_id=entityId,
             page_size=pageSize,
             continuation_token=continuationToken,
-            cursor_key=context.state.keys.continuation_token,
+            cursor_key=context.cursor_keys,
         )
     return page_response(
         request, page, location_resource, public_url=context.state.settings.public_url

@@ -8,6 +8,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Path, Request, WebSocket
 from pydantic import BaseModel, Field
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 from chargeledger.api.context import Context, app_state_of
@@ -24,9 +25,15 @@ from chargeledger.api.schemas.ocpp import (
 )
 from chargeledger.api.serialization import json_response, page_response
 from chargeledger.domain.instants import format_instant
-from chargeledger.ingest.ocpp.handshake import SUPPORTED_SUBPROTOCOLS, identity_of_path
+from chargeledger.domain.ocpp_identity import (
+    charger_address,
+    charger_path,
+    legacy_charger_path,
+    tenant_base_path,
+)
+from chargeledger.ingest.ocpp.handshake import SUPPORTED_SUBPROTOCOLS, loggable
 from chargeledger.ingest.ocpp.server import serve_charge_point
-from chargeledger.services import charge_sessions, ocpp_events, ocpp_settings
+from chargeledger.services import charge_sessions, ocpp_credentials, ocpp_events, ocpp_settings
 from chargeledger.services import ocpp as ocpp_service
 from chargeledger.services.ocpp_settings import OcppSettings as Settings
 from chargeledger.services.paging import DEFAULT_PAGE_SIZE
@@ -35,12 +42,30 @@ router = APIRouter(route_class=JsonBodyRoute, tags=["OCPP"])
 logger = logging.getLogger("chargeledger.ocpp")
 
 
+class _AnyPathConvertor(Convertor[str]):
+    """Starlette's `path` stops at a line break (its regex is `.*`), so a path holding a
+    URL-encoded one (/ocpp/CP%0Afake) would match no route and be refused unlogged, or, with
+    the break last, be served as the identity before it. This one takes every character:
+    such a path is ours to refuse and to log, escaped."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("ocpp_path", _AnyPathConvertor())
+
+
 class OcppCredentialsIn(Strict):
     password: Annotated[
         str,
         Field(
-            min_length=ocpp_service.MIN_PASSWORD_LENGTH,
-            max_length=ocpp_service.MAX_PASSWORD_LENGTH,
+            min_length=ocpp_credentials.MIN_PASSWORD_LENGTH,
+            max_length=ocpp_credentials.MAX_PASSWORD_LENGTH,
             description="The charge point's HTTP Basic password (OCPP security profile 1)",
         ),
     ]
@@ -48,7 +73,18 @@ class OcppCredentialsIn(Strict):
 
 class OcppEndpoint(BaseModel):
     identity: str = Field(description="The OCPP identity: the entity's identifier")
-    path: str = Field(description="Where the charge point connects, on this server")
+    path: str = Field(
+        description="Where the charge point connects, on this server: /ocpp/<tenant id>/<identity>"
+    )
+    basePath: str = Field(  # noqa: N815
+        description="The URL path the tenant's chargers are configured with, /ocpp/<tenant "
+        "id>: a charger appends its identity to it (else configure it with `path`)"
+    )
+    legacyPath: str | None = Field(  # noqa: N815
+        description="/ocpp/<identity>, for a charge point registered before identities were "
+        "per tenant (its charger was configured with it, and it keeps working); null for "
+        "every other"
+    )
     subprotocols: list[str]
 
 
@@ -56,9 +92,11 @@ class OcppEndpoint(BaseModel):
     "/v1/entities/{entityId}/ocpp-credentials",
     summary="Set a ChargePoint's OCPP password",
     description="Lets the ChargePoint connect over OCPP 1.6J or 2.0.1 at "
-    "`ws(s)://<this server>/ocpp/<identifier>` with HTTP Basic authentication "
+    "`ws(s)://<this server>/ocpp/<tenant id>/<identifier>` with HTTP Basic authentication "
     "(security profile 1): user name its identifier, this password (16 to 40 characters, "
-    "stored only as a hash and never returned). Setting it again replaces the old one.",
+    "stored only as a hash and never returned). Identities are per tenant: another "
+    "tenant's charger with the same identity is another charger. Setting it again replaces "
+    "the old one.",
     response_model=OcppEndpoint,
     responses={**WRITE, **problems(409)},
 )
@@ -67,18 +105,21 @@ async def put_ocpp_credentials(
     body: OcppCredentialsIn,
     context: Context,
 ) -> Response:
+    password_hash = await ocpp_credentials.hash_password(body.password)
     async with context.write() as connection:
-        identity = await ocpp_service.set_credentials(
+        endpoint = await ocpp_credentials.set_credentials(
             connection,
             tenant_id=context.principal.tenant_id,
             entity_id=entityId,
-            password=body.password,
+            password_hash=password_hash,
             now_ms=context.now_ms,
         )
     return json_response(
         {
-            "identity": identity,
-            "path": f"/ocpp/{identity}",
+            "identity": endpoint.identity,
+            "path": charger_path(endpoint.tenant_id, endpoint.identity),
+            "basePath": tenant_base_path(endpoint.tenant_id),
+            "legacyPath": legacy_charger_path(endpoint.identity) if endpoint.legacy_path else None,
             "subprotocols": list(SUPPORTED_SUBPROTOCOLS),
         }
     )
@@ -160,7 +201,7 @@ async def list_ocpp_events(
             entity_id=entityId,
             page_size=pageSize,
             continuation_token=continuationToken,
-            cursor_key=context.state.keys.continuation_token,
+            cursor_key=context.cursor_keys,
         )
     return page_response(
         request,
@@ -200,20 +241,24 @@ async def get_session_evidence(
     return json_response(session_evidence_resource(session, evidence))
 
 
-@router.websocket("/ocpp/{path:path}")
+@router.websocket("/ocpp/{path:ocpp_path}")
 async def ocpp_websocket(websocket: WebSocket, path: str) -> None:
-    """A charger connects at /ocpp/<identity>; slashes around the identity are forgiven
-    (a URL typed with one: /ocpp/CP1/ or /ocpp//CP1)."""
-    identity = identity_of_path(path)
-    if identity is None:
+    """A charger connects at /ocpp/<tenant id>/<identity>, or at /ocpp/<identity> if it was
+    registered before identities were per tenant; stray slashes are forgiven (a URL typed
+    with one: /ocpp/T/CP1/ or /ocpp/T//CP1)."""
+    address = charger_address(path)
+    if address is None:
         client = websocket.client.host if websocket.client else "?"
-        logger.warning("refused a connection from %s: /ocpp/%s names no charger", client, path[:80])
+        # The path is the client's: escaped and cut short, it cannot forge a log line.
+        logger.warning(
+            "refused a connection from %s: /ocpp/%s names no charger", client, loggable(path)
+        )
         await websocket.close(code=1008)  # before the handshake: HTTP 403
         return
     state = app_state_of(websocket)
     await serve_charge_point(
         websocket,
-        identity,
+        address,
         database=state.database,
         meter_writer=state.meter_writer,
         detector_config=state.settings.detector_config,

@@ -108,7 +108,7 @@ async def list_readings(
             frame_end_ms=end,
             page_size=pageSize,
             continuation_token=continuationToken,
-            cursor_key=context.state.keys.continuation_token,
+            cursor_key=context.cursor_keys,
             now_ms=context.now_ms,
         )
     return page_response(

@@ -1,6 +1,6 @@
 """The Charging Record, with the seed's field names, words and nesting."""
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -9,13 +9,17 @@ from chargeledger.api.schemas.common import (
     ExternalId,
     FiniteFloat,
     InstantMs,
+    Latitude,
+    Longitude,
     LongText,
     Measurement,
     PageOf,
+    PositionUncertaintyM,
     Strict,
     TieredMeasurement,
     UnitText,
 )
+from chargeledger.domain import physical_ranges
 from chargeledger.domain.charge_record import ChargeRecord, TieredEnergyKwh
 from chargeledger.domain.location_matching import Position
 from chargeledger.domain.units import UnknownUnitError, to_km, to_kw, to_kwh
@@ -129,6 +133,9 @@ class MeasurementIn(Strict):
 
 
 class TieredMeasurementIn(Strict):
+    """Energy charged per tariff period and in total (kWh, Wh or MWh); each between 0 and
+    10,000 kWh."""
+
     t1: FiniteFloat | None = None
     t2: FiniteFloat | None = None
     t3: FiniteFloat | None = None
@@ -146,11 +153,12 @@ class ChargeIn(Strict):
 
 class SessionLocationIn(Strict):
     address: LongText | None = None
-    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] | None = None
-    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] | None = None
-    accuracy: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] | None = Field(
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    accuracy: PositionUncertaintyM | None = Field(
         default=None,
-        description="Our extension: the position's uncertainty in metres (25 m when absent)",
+        description="Our extension: the position's uncertainty in metres (25 m when absent), "
+        f"{physical_ranges.POSITION_UNCERTAINTY.describe()}",
     )
 
 

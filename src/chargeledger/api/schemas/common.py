@@ -12,12 +12,16 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from chargeledger.domain.instants import parse_instant_ms
+from chargeledger.domain import physical_ranges
+from chargeledger.domain.instants import format_instant, parse_instant_ms
+from chargeledger.domain.physical_ranges import PhysicalRange
 
 
 def _parse_instant(value: Any) -> int:
     if not isinstance(value, str):
         raise ValueError("must be an RFC 3339 date-time string such as 2024-05-27T13:00:00Z")
+    # Checked first: a message quoting a lone surrogate cannot even be made into an error.
+    _storable_text(value)
     return parse_instant_ms(value)
 
 
@@ -28,8 +32,69 @@ InstantMs = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "example": "2023-11-07T05:31:56Z"}),
 ]
 
-# Finite numbers only: NaN and Infinity are not JSON and not measurements.
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# A JSON number, finite: NaN and Infinity are not JSON and not measurements; a boolean is not
+# a number (false is not a latitude of 0), nor is a string holding one (the seed's values are
+# numbers).
+FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+def _within(bounds: PhysicalRange) -> AfterValidator:
+    def check(value: float) -> float:
+        problem = bounds.problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def _documented(bounds: PhysicalRange, description: str) -> Any:
+    return Field(
+        strict=True,
+        allow_inf_nan=False,
+        description=f"{description}, {bounds.describe()}",
+        json_schema_extra={"minimum": bounds.minimum, "maximum": bounds.maximum},
+    )
+
+
+# Quantities in a fixed unit, each within its physical range (domain/physical_ranges.py); the
+# problem names the range. Quantities sent with a unit are checked once converted.
+Latitude = Annotated[
+    float,
+    _documented(physical_ranges.LATITUDE, "Degrees north"),
+    _within(physical_ranges.LATITUDE),
+]
+Longitude = Annotated[
+    float,
+    _documented(physical_ranges.LONGITUDE, "Degrees east"),
+    _within(physical_ranges.LONGITUDE),
+]
+PositionUncertaintyM = Annotated[
+    float,
+    _documented(physical_ranges.POSITION_UNCERTAINTY, "Uncertainty of the position in metres"),
+    _within(physical_ranges.POSITION_UNCERTAINTY),
+]
+LocationRadiusM = Annotated[
+    float,
+    _documented(physical_ranges.LOCATION_RADIUS, "Radius of the location's circle in metres"),
+    _within(physical_ranges.LOCATION_RADIUS),
+]
+BatteryCapacityKwh = Annotated[
+    float,
+    _documented(physical_ranges.BATTERY_CAPACITY, "Usable battery capacity in kWh"),
+    _within(physical_ranges.BATTERY_CAPACITY),
+]
+
+
+def _calendar_start(instant_ms: int) -> int:
+    if instant_ms > physical_ranges.LATEST_CALENDAR_START_MS:
+        latest = format_instant(physical_ranges.LATEST_CALENDAR_START_MS)
+        raise ValueError(f"must not be after {latest}")
+    return instant_ms
+
+
+# When a tariff calendar version starts: from the epoch (since always) to 2100.
+CalendarStartMs = Annotated[InstantMs, AfterValidator(_calendar_start)]
 
 
 def _storable_text(value: str) -> str:

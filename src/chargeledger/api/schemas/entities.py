@@ -1,7 +1,7 @@
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from chargeledger.api.schemas.common import JsonObject, Label, PageOf, Strict
 from chargeledger.services.entities import EntityType, Feature
@@ -39,4 +39,4 @@ class FeatureStatus(BaseModel):
 
 class FeatureActivationIn(Strict):
     feature: Feature
-    enabled: bool
+    enabled: StrictBool  # a JSON boolean: 0 and "true" are not

@@ -1,9 +1,16 @@
-from typing import Annotated
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from chargeledger.api.schemas.common import Label, LongText, PageOf, Strict
+from chargeledger.api.schemas.common import (
+    Label,
+    Latitude,
+    LocationRadiusM,
+    Longitude,
+    LongText,
+    PageOf,
+    Strict,
+)
 
 DEFAULT_RADIUS_M = 100.0
 
@@ -11,11 +18,9 @@ DEFAULT_RADIUS_M = 100.0
 class LocationIn(Strict):
     label: Label
     address: LongText | None = None
-    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-    radius: Annotated[float, Field(ge=1, le=5000, allow_inf_nan=False)] = Field(
-        default=DEFAULT_RADIUS_M, description="Radius of the location's circle, in metres"
-    )
+    latitude: Latitude
+    longitude: Longitude
+    radius: LocationRadiusM = DEFAULT_RADIUS_M
 
 
 class Location(BaseModel):

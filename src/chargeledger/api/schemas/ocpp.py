@@ -4,7 +4,7 @@ behind a session's energy."""
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from chargeledger.api.schemas.charge_sessions import MeterEvidenceSummary
 from chargeledger.api.schemas.common import Measurement, PageOf, Strict
@@ -19,12 +19,12 @@ class OcppSettingsIn(Strict):
         "(spaces and colons allowed), PEM, or base64 of the DER. null: none. Setting or "
         "changing it re-assesses the evidence of the charger's sessions at once.",
     )
-    toleratesZonelessTimestamps: bool = Field(  # noqa: N815
+    toleratesZonelessTimestamps: StrictBool = Field(  # noqa: N815
         default=False,
         description="Read a timestamp without a time zone as UTC (OCPP requires a zone). Each "
         "use is recorded as a DeviationTolerated event. From the charger's next connection.",
     )
-    toleratesNumbersAsStrings: bool = Field(  # noqa: N815
+    toleratesNumbersAsStrings: StrictBool = Field(  # noqa: N815
         default=False,
         description="Accept a number where the schema wants text (such as a 1.6 sampled "
         'value 1234 instead of "1234"). Each use is recorded as a DeviationTolerated event. '

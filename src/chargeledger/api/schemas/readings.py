@@ -1,12 +1,24 @@
 """re.alto's normalized Reading, as posted (units converted on the way in) and as listed."""
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
-from chargeledger.api.schemas.common import FiniteFloat, InstantMs, PageOf, Strict, UnitText
+from chargeledger.api.schemas.common import (
+    FiniteFloat,
+    InstantMs,
+    Latitude,
+    Longitude,
+    PageOf,
+    PositionUncertaintyM,
+    Strict,
+    UnitText,
+)
 from chargeledger.api.schemas.readings_fast import decode_well_formed
+from chargeledger.domain import physical_ranges
+from chargeledger.domain.instants import format_instant
+from chargeledger.domain.physical_ranges import PhysicalRange
 from chargeledger.domain.session_detection import Reading
 from chargeledger.domain.units import UnknownUnitError, to_km, to_kmh, to_kw, to_kwh
 from chargeledger.errors import InvalidInputError
@@ -23,7 +35,7 @@ class MeasurementIn(Strict):
 
 class SpeedIn(Strict):
     unit: UnitText = Field(description="km/h, mph or m/s")
-    value: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    value: FiniteFloat = Field(description=physical_ranges.SPEED.describe())
 
 
 class TieredCounterIn(Strict):
@@ -38,11 +50,9 @@ class TieredCounterIn(Strict):
 
 
 class ReadingLocationIn(Strict):
-    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-    accuracy: Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)] | None = Field(
-        default=None, description="Uncertainty of the position in metres"
-    )
+    latitude: Latitude
+    longitude: Longitude
+    accuracy: PositionUncertaintyM | None = None
 
 
 class ReadingIn(BaseModel):
@@ -51,20 +61,32 @@ class ReadingIn(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    timestamp: InstantMs
-    stateOfCharge: MeasurementIn | None = Field(default=None, description="%")  # noqa: N815
-    range: MeasurementIn | None = Field(default=None, description="km or mi")
+    timestamp: InstantMs = Field(
+        description="From 2000-01-01T00:00:00Z to five minutes ahead of the server's clock"
+    )
+    stateOfCharge: MeasurementIn | None = Field(  # noqa: N815
+        default=None, description=f"%, {physical_ranges.STATE_OF_CHARGE.describe()}"
+    )
+    range: MeasurementIn | None = Field(
+        default=None, description=f"km or mi, {physical_ranges.DRIVING_RANGE.describe()}"
+    )
     isCharging: StrictBool | None = None  # noqa: N815
     isPluggedIn: StrictBool | None = None  # noqa: N815
     positiveActiveEnergy: TieredCounterIn | None = Field(  # noqa: N815
-        default=None, description="Cumulative imported energy, kWh or Wh"
+        default=None,
+        description="Cumulative imported energy, kWh, Wh or MWh; each value "
+        f"{physical_ranges.ENERGY_COUNTER.describe()}",
     )
     positiveActiveInstantaneousPower: MeasurementIn | None = Field(  # noqa: N815
-        default=None, description="W or kW"
+        default=None, description=f"W, kW or MW, {physical_ranges.CHARGING_POWER.describe()}"
     )
     location: ReadingLocationIn | None = None
-    odometer: MeasurementIn | None = Field(default=None, description="km or mi")
-    speed: SpeedIn | None = Field(default=None, description="km/h, mph or m/s")
+    odometer: MeasurementIn | None = Field(
+        default=None, description=f"km, mi or m, {physical_ranges.ODOMETER.describe()}"
+    )
+    speed: SpeedIn | None = Field(
+        default=None, description=f"km/h, mph or m/s, {physical_ranges.SPEED.describe()}"
+    )
 
 
 class RejectedReading(BaseModel):
@@ -198,22 +220,37 @@ def convert_reading(
     field names) in stored units, or the rules it breaks beyond its shape."""
     errors: list[dict[str, str]] = []
 
-    def converted(measurement: MeasurementIn | None, name: str, convert: Any) -> float | None:
+    def within(value: float | None, name: str, bounds: PhysicalRange) -> float | None:
+        """The value in stored units if inside its physical range; else an error and None."""
+        problem = None if value is None else bounds.problem(value)
+        if problem is not None:
+            errors.append(_error(name, problem))
+            return None
+        return value
+
+    def converted(
+        measurement: MeasurementIn | SpeedIn | None, name: str, convert: Any, bounds: PhysicalRange
+    ) -> float | None:
         if measurement is None:
             return None
         try:
-            return float(convert(measurement.value, measurement.unit))
+            value = float(convert(measurement.value, measurement.unit))
         except UnknownUnitError as error:
             errors.append(_error(f"{name}.unit", str(error)))
             return None
+        return within(value, f"{name}.value", bounds)
 
     if timestamp_ms > now_ms + FUTURE_TOLERANCE_MS:
         errors.append(_error("timestamp", "is in the future"))
+    if timestamp_ms < physical_ranges.EARLIEST_EVENT_MS:
+        earliest = format_instant(physical_ranges.EARLIEST_EVENT_MS)
+        errors.append(_error("timestamp", f"must not be before {earliest}"))
     soc = parsed.stateOfCharge
     if soc is not None and soc.unit != "%":
         errors.append(_error("stateOfCharge.unit", "unit must be %"))
-    if soc is not None and not 0 <= soc.value <= 100:
-        errors.append(_error("stateOfCharge.value", "must be between 0 and 100"))
+    within(
+        None if soc is None else soc.value, "stateOfCharge.value", physical_ranges.STATE_OF_CHARGE
+    )
     counter = parsed.positiveActiveEnergy
     tiers: list[float | None] = [None, None, None, None]
     counter_total: float | None = None
@@ -231,8 +268,9 @@ def convert_reading(
                 counter_total = to_kwh(given_total, counter.unit)
         except UnknownUnitError as error:
             errors.append(_error("positiveActiveEnergy.unit", str(error)))
-        if counter_total is not None and counter_total < 0:
-            errors.append(_error("positiveActiveEnergy.total", "a counter cannot be negative"))
+        for name, value in zip(("t1", "t2", "t3", "t4"), tiers, strict=True):
+            within(value, f"positiveActiveEnergy.{name}", physical_ranges.ENERGY_COUNTER)
+        within(counter_total, "positiveActiveEnergy.total", physical_ranges.ENERGY_COUNTER)
     try:
         orjson.dumps(extra)
     except orjson.JSONEncodeError as error:
@@ -241,18 +279,21 @@ def convert_reading(
     reading = Reading(
         timestamp_ms=timestamp_ms,
         soc_pct=None if soc is None else soc.value,
-        range_km=converted(parsed.range, "range", to_km),
+        range_km=converted(parsed.range, "range", to_km, physical_ranges.DRIVING_RANGE),
         is_charging=parsed.isCharging,
         is_plugged_in=parsed.isPluggedIn,
         energy_counter_kwh=counter_total,
         power_kw=converted(
-            parsed.positiveActiveInstantaneousPower, "positiveActiveInstantaneousPower", to_kw
+            parsed.positiveActiveInstantaneousPower,
+            "positiveActiveInstantaneousPower",
+            to_kw,
+            physical_ranges.CHARGING_POWER,
         ),
         latitude=None if location is None else location.latitude,
         longitude=None if location is None else location.longitude,
         position_uncertainty_m=None if location is None else location.accuracy,
-        odometer_km=converted(parsed.odometer, "odometer", to_km),
-        speed_kmh=converted(parsed.speed, "speed", to_kmh),
+        odometer_km=converted(parsed.odometer, "odometer", to_km, physical_ranges.ODOMETER),
+        speed_kmh=converted(parsed.speed, "speed", to_kmh, physical_ranges.SPEED),
     )
     if errors:
         return None, errors

@@ -11,11 +11,24 @@ from typing import Annotated
 import msgspec
 
 from chargeledger.domain.instants import InvalidInstantError, parse_instant_ms
+from chargeledger.domain.physical_ranges import (
+    LATITUDE,
+    LONGITUDE,
+    POSITION_UNCERTAINTY,
+    PhysicalRange,
+)
 
+
+def _within(bounds: PhysicalRange) -> msgspec.Meta:
+    return msgspec.Meta(ge=bounds.minimum, le=bounds.maximum)
+
+
+# msgspec reads JSON strictly: a boolean or a string is never a float here. The quantities
+# sent with a unit are checked against their ranges once converted (convert_reading).
 _Unit = Annotated[str, msgspec.Meta(max_length=20)]
-_Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
-_Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
-_Accuracy = Annotated[float, msgspec.Meta(ge=0, le=100_000)]
+_Latitude = Annotated[float, _within(LATITUDE)]
+_Longitude = Annotated[float, _within(LONGITUDE)]
+_Accuracy = Annotated[float, _within(POSITION_UNCERTAINTY)]
 _Speed = Annotated[float, msgspec.Meta(ge=0)]
 
 

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from chargeledger.api.schemas.common import InstantMs, Strict
+from chargeledger.api.schemas.common import BatteryCapacityKwh, CalendarStartMs, Strict
 
 RegisterName = Literal["t1", "t2", "t3", "t4"]
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
@@ -16,7 +16,7 @@ PresetName = Literal["BE-day-night", "NL-normal-low"]
 class TariffRule(Strict):
     # "register" would shadow BaseModel.register, hence the alias.
     register_name: RegisterName = Field(alias="register")
-    days: list[DayName] = Field(min_length=1)
+    days: list[DayName] = Field(min_length=1, max_length=8)
     from_: TimeOfDay = Field(alias="from", description="Local time the period starts")
     to: TimeOfDay = Field(
         description="Local time it ends (exclusive; 24:00 is midnight). Earlier than `from` "
@@ -45,10 +45,10 @@ class TariffCalendarIn(Strict):
         default=None, max_length=50, description="Ordered; the first rule that matches wins"
     )
     defaultRegister: RegisterName | None = None  # noqa: N815
-    validFrom: InstantMs | None = Field(  # noqa: N815
+    validFrom: CalendarStartMs | None = Field(  # noqa: N815
         default=None,
         description="From this instant on the calendar applies; sessions before it keep "
-        "theirs. Omitted: since always.",
+        "theirs. Omitted: since always. At most 2100-01-01T00:00:00Z.",
     )
 
 
@@ -75,7 +75,7 @@ class TariffCalendarVersions(BaseModel):
 
 
 class BatteryCapacityIn(Strict):
-    value: Annotated[float, Field(gt=0, le=2000, allow_inf_nan=False)]
+    value: BatteryCapacityKwh
     unit: Literal["kWh"] = "kWh"
 
 

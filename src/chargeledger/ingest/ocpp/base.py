@@ -1,6 +1,7 @@
 """What every charge point connection shares: the context it records into, how a CALL is
 answered (validated, handled, recorded, answered; refused with one log line), CALLERRORs for
-frames the `ocpp` package cannot even parse, and sessions computed after the answer."""
+frames that are no OCPP-J message (too large or deep to read: ingest/ocpp/frames.py), values
+out of range recorded as rejected, and sessions computed after the answer."""
 
 import asyncio
 import hashlib
@@ -32,14 +33,25 @@ from ocpp.exceptions import (
 from ocpp.exceptions import (
     NotImplementedError as OcppNotImplementedError,
 )
-from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
+from ocpp.messages import Call, CallError, MessageType, validate_payload
 
 from chargeledger.domain.instants import InvalidInstantError, parse_charger_instant
-from chargeledger.domain.meter_values import MeterValuesRead, read_meter_values
+from chargeledger.domain.meter_values import (
+    IntegerRange,
+    MeterValuesRead,
+    read_meter_values,
+    value_text,
+)
 from chargeledger.domain.session_detection import DetectorConfig
+from chargeledger.ingest.ocpp.frames import (
+    BoundedLogMessages,
+    MalformedFrameError,
+    loggable,
+    unpack_frame,
+)
 from chargeledger.ingest.ocpp.tolerance import numbers_as_strings
 from chargeledger.services import ocpp as ocpp_service
-from chargeledger.services.ocpp_events import record_charger_events
+from chargeledger.services.ocpp_events import json_safe, record_charger_events
 from chargeledger.services.ocpp_meter_writer import MeterValueWriter
 from chargeledger.storage.database import Database
 
@@ -49,6 +61,12 @@ logger = logging.getLogger("chargeledger.ocpp")
 # call instead; the package's own lines are kept for debugging only.
 _package_logger = logging.getLogger("chargeledger.ocpp.frames")
 _package_logger.setLevel(logging.WARNING)
+# The package's warnings quote whole frames (a CALLERROR a charger answered, a stray answer);
+# ours quote bits of what a charger sent. A log line is for reading: none may carry a
+# megabyte or a line break of a charger's making.
+for _logger in (logger, _package_logger):
+    if not any(isinstance(f, BoundedLogMessages) for f in _logger.filters):
+        _logger.addFilter(BoundedLogMessages())
 
 # The `ocpp` package validates every payload against its JSON schema in a worker thread by
 # default: two thread hops per call, each contending with the event loop for the GIL. A
@@ -72,27 +90,6 @@ class OcppContext:
     heartbeat_interval_s: int = 300
 
 
-def _unique_id(raw: str) -> str:
-    """The message's unique id if the frame gets that far, else "-1" as OCPP-J asks."""
-    try:
-        message = json.loads(raw)
-    except (ValueError, TypeError, RecursionError):
-        return "-1"
-    if isinstance(message, list) and len(message) > 1 and isinstance(message[1], str):
-        return message[1][:36]
-    return "-1"
-
-
-def _message_type_of(raw: str) -> int | None:
-    try:
-        message = json.loads(raw)
-    except (ValueError, TypeError, RecursionError):
-        return None
-    if isinstance(message, list) and message and isinstance(message[0], int):
-        return message[0]
-    return None
-
-
 def now_text(now_ms: int) -> str:
     return datetime.fromtimestamp(now_ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -101,7 +98,11 @@ def content_digest(payload: Mapping[str, Any]) -> str:
     """What makes two calls the same call: their content, whatever order its keys came in.
     `offline` is left out: a queued event is the same event whether flagged or not."""
     content = {key: value for key, value in payload.items() if key != "offline"}
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        encoded = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits: as text, the same way every time
+        encoded = orjson.dumps(json_safe(content), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(encoded).hexdigest()
 
 
 class LedgerChargePoint(ChargePoint):
@@ -132,18 +133,15 @@ class LedgerChargePoint(ChargePoint):
     async def route_message(self, raw_msg: str) -> None:
         self.last_heard_ms = self.now_ms()
         try:
-            message = unpack(raw_msg)
-        except (OCPPError, RecursionError) as error:
+            message = unpack_frame(raw_msg)
+        except MalformedFrameError as error:
             # The package logs such frames and answers nothing; the charger would wait for
             # an answer that never comes. OCPP-J says: answer a CALLERROR.
-            code = error.code if isinstance(error, OCPPError) else "FormatViolation"
-            description = (
-                error.description if isinstance(error, OCPPError) else "nested too deeply"
-            ) or "malformed frame"
-            if _message_type_of(raw_msg) not in (None, 2, 3, 4):
+            code = error.code
+            if code == "MessageTypeNotSupported":
                 code = self.unknown_message_type_code
-            logger.warning("%s sent a malformed frame: %s", self.id, description)
-            await self._send(CallError(_unique_id(raw_msg), code, description, {}).to_json())
+            logger.warning("%s sent a malformed frame: %s", self.id, error.description)
+            await self._send(CallError(error.unique_id, code, error.description, {}).to_json())
             return
         if message.message_type_id == MessageType.Call:
             await self._answer(message)
@@ -167,11 +165,15 @@ class LedgerChargePoint(ChargePoint):
         try:
             payload, after = await self._handle(call)
         except OCPPError as error:
-            description = error.description or error.default_description
+            # Ours or the package's text, which may quote a value (a timestamp as sent): cut
+            # short for the answer (OCPP-J allows 255 characters) and the log.
+            description = loggable(error.description or error.default_description, 200)
             cause = _cause_of(error)
-            # The description is ours or the package's fixed text; the cause can quote the
-            # payload (an idTag), so it goes to the charger and its event log, not the log.
-            logger.warning("%s: %s refused: %s %s", self.id, call.action, error.code, description)
+            # The cause can quote the payload (an idTag), so it goes to the charger and its
+            # event log, not the log.
+            logger.warning(
+                "%s: %s refused: %s %s", self.id, loggable(call.action, 60), error.code, description
+            )
             self._events.append(
                 (
                     "CallRefused",
@@ -183,7 +185,7 @@ class LedgerChargePoint(ChargePoint):
                     },
                 )
             )
-            await self._flush_events()
+            await self._flush_events_or_log()
             details = {} if cause is None else {"cause": cause}
             await self._send(CallError(call.unique_id, error.code, description, details).to_json())
             return
@@ -191,24 +193,21 @@ class LedgerChargePoint(ChargePoint):
             logger.error(
                 "%s: %s failed: %s",
                 self.id,
-                call.action,
+                loggable(call.action, 60),
                 type(error).__name__,
                 exc_info=logger.isEnabledFor(logging.DEBUG),
             )
             self._events.append(
                 ("CallFailed", {"action": call.action, "error": type(error).__name__})
             )
-            try:
-                await self._flush_events()
-            except Exception:  # the database may be why the call failed
-                self._events = []
+            await self._flush_events_or_log()
             await self._send(call.create_call_error(InternalError()).to_json())
             return
         if call.action not in _NOT_LOGGED and not (
             call.action == "TransactionEvent" and call.payload.get("eventType") == "Updated"
         ):
             self._events.append((call.action, call.payload))
-        await self._flush_events()
+        await self._flush_events_or_log()
         await self._send(call.create_call_result(payload).to_json())
         if after is not None:
             after()
@@ -258,13 +257,27 @@ class LedgerChargePoint(ChargePoint):
     def _unknown_action(self, action: str) -> OCPPError:
         if action in self.actions:
             return OcppNotImplementedError(description=f"no handler for {action}")
-        return NotSupportedError(description=f"{action} is not an OCPP {self._ocpp_version} action")
-
-    async def _flush_events(self) -> None:
-        events, self._events = self._events, []
-        await record_charger_events(
-            self.context.database, self.context.station.entity_id, events, now_ms=self.now_ms()
+        return NotSupportedError(
+            description=f"{loggable(action, 60)} is not an OCPP {self._ocpp_version} action"
         )
+
+    async def _flush_events_or_log(self) -> None:
+        """Record the call's events. The charger's answer does not wait on its event log:
+        if it cannot be written (the database may be why the call failed), one log line
+        says so and the answer goes out."""
+        events, self._events = self._events, []
+        try:
+            await record_charger_events(
+                self.context.database, self.context.station.entity_id, events, now_ms=self.now_ms()
+            )
+        except Exception as error:
+            logger.error(
+                "%s: %d charger event(s) not recorded: %s",
+                self.id,
+                len(events),
+                type(error).__name__,
+                exc_info=logger.isEnabledFor(logging.DEBUG),
+            )
 
     # --- what handlers share ------------------------------------------------------------
 
@@ -325,9 +338,40 @@ class LedgerChargePoint(ChargePoint):
             )
             if noted:
                 logger.warning(
-                    "%s: %d sampled value(s) dropped: %s", self.id, len(read.dropped), reasons[0]
+                    "%s: %d sampled value(s) dropped: %s",
+                    self.id,
+                    len(read.dropped),
+                    loggable(reasons[0]),
                 )
         return read
+
+    def reject(
+        self,
+        action: str,
+        field: str,
+        value: Any,
+        allowed: IntegerRange,
+        *,
+        transaction_id: str | None,
+    ) -> None:
+        """Record a value out of its range as rejected, on the transaction it came with: the
+        call is still answered and stored, without the value (a charger told no would send
+        the same call again and again; a meter register of 1e30 Wh is no reason to lose the
+        transaction around it)."""
+        text = value_text(value)
+        noted = self.note(
+            "ValueRejected",
+            (action, field, transaction_id or "", text),
+            {
+                "action": action,
+                "field": field,
+                "value": text,
+                "allowed": str(allowed),
+                "transactionId": transaction_id,
+            },
+        )
+        if noted:
+            logger.warning("%s: %s %s rejected: not %s", self.id, action, field, allowed)
 
     def property_violation(self, detail: str) -> OCPPError:
         return PropertyConstraintViolationError(description=detail)

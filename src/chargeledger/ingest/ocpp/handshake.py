@@ -9,17 +9,18 @@ from collections.abc import Sequence
 SUPPORTED_SUBPROTOCOLS = ("ocpp2.0.1", "ocpp1.6")
 # Names chargers use that are not the registered ones ("1.6J" is the JSON flavour of 1.6).
 _ALIASES = {"ocpp1.6j": "ocpp1.6"}
-MAX_IDENTITY_LENGTH = 48  # OCPP 2.0.1's identifierString
+# How much of anything a client put in the path is written to the log.
+LOGGED_PATH_CHARACTERS = 64
 
 
-def identity_of_path(path: str) -> str | None:
-    """The charger identity in what follows /ocpp/: one segment, slashes around it ignored
-    (a URL typed with a trailing slash gives /ocpp/CP1/, one ending in /ocpp/ with the
-    identity appended gives /ocpp//CP1); None when the path names no single identity."""
-    identity = path.strip("/")
-    if not identity or "/" in identity or len(identity) > MAX_IDENTITY_LENGTH:
-        return None
-    return identity
+def loggable(text: str) -> str:
+    """Text from a client (the path, the identity in it) as a log may hold it: at most
+    LOGGED_PATH_CHARACTERS of it, every character outside printable ASCII escaped as Python
+    writes it (a newline as \\n, 'é' as \\xe9), so it can never start a line of its own nor
+    pose as another record."""
+    shown = text[:LOGGED_PATH_CHARACTERS].encode("unicode_escape").decode("ascii")
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+    return shown + ("..." if len(text) > LOGGED_PATH_CHARACTERS else "")
 
 
 def choose_subprotocol(offered: Sequence[str]) -> tuple[str, str] | None:

@@ -1,5 +1,5 @@
-"""The chargers connected to this process: one live connection per identity, and a check that
-each is still there.
+"""The chargers connected to this process: one live connection per station (its tenant and
+identity: identities are unique per tenant only), and a check that each is still there.
 
 A charger that reconnects while its old socket still looks open (a NAT timed out, a modem
 rebooted) is served on the new connection only: the older one is closed, here at once, and
@@ -35,11 +35,14 @@ logger = logging.getLogger("chargeledger.ocpp")
 
 # A connection being closed gets this long to end on its own before its task is cancelled.
 _CLOSE_GRACE_S = 5.0
-_CHECK_CHUNK = 500  # identities per query when asking which connections are still newest
+_CHECK_CHUNK = 500  # stations per query when asking which connections are still newest
+# A station: (tenant id, identity).
+StationKey = tuple[UUID, str]
 
 
 @dataclass(eq=False)
 class LiveConnection:
+    tenant_id: UUID
     identity: str
     entity_id: UUID
     websocket: WebSocket
@@ -48,6 +51,15 @@ class LiveConnection:
     task: asyncio.Task[Any] | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     closing: bool = False
+
+    @property
+    def key(self) -> StationKey:
+        return (self.tenant_id, self.identity)
+
+    @property
+    def label(self) -> str:
+        """How logs name it: identities repeat across tenants."""
+        return f"{self.tenant_id}/{self.identity}"
 
 
 class ConnectionRegistry:
@@ -63,25 +75,25 @@ class ConnectionRegistry:
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
         self.clock_ms = clock_ms
-        self._live: dict[str, LiveConnection] = {}
+        self._live: dict[StationKey, LiveConnection] = {}
         self._checker: asyncio.Task[None] | None = None
         self._probes: set[asyncio.Task[None]] = set()
 
-    def live(self, identity: str) -> LiveConnection | None:
-        return self._live.get(identity)
+    def live(self, tenant_id: UUID, identity: str) -> LiveConnection | None:
+        return self._live.get((tenant_id, identity))
 
     def __len__(self) -> int:
         return len(self._live)
 
     async def open(self, connection: LiveConnection) -> None:
-        """Register a new connection: it becomes the identity's only one."""
+        """Register a new connection: it becomes the station's only one."""
         connection.task = asyncio.current_task()
-        older = self._live.get(connection.identity)
-        self._live[connection.identity] = connection
+        older = self._live.get(connection.key)
+        self._live[connection.key] = connection
         async with self.database.write() as db:
             await ocpp_repository.update_station(
                 db,
-                identity=connection.identity,
+                entity_id=connection.entity_id,
                 connection_id=connection.connection_id,
                 connected_ms=self.clock_ms(),
             )
@@ -93,8 +105,8 @@ class ConnectionRegistry:
     def closed(self, connection: LiveConnection) -> None:
         """The connection ended (the charger left, or we closed it)."""
         connection.ended.set()
-        if self._live.get(connection.identity) is connection:
-            del self._live[connection.identity]
+        if self._live.get(connection.key) is connection:
+            del self._live[connection.key]
 
     async def close(self) -> None:
         """Stop checking (the process is stopping)."""
@@ -110,9 +122,9 @@ class ConnectionRegistry:
         if connection.closing:
             return
         connection.closing = True
-        if self._live.get(connection.identity) is connection:
-            del self._live[connection.identity]
-        logger.info("%s: closing a connection: %s", connection.identity, why)
+        if self._live.get(connection.key) is connection:
+            del self._live[connection.key]
+        logger.info("%s: closing a connection: %s", connection.label, why)
         try:
             await record_charger_events(
                 self.database,
@@ -121,7 +133,7 @@ class ConnectionRegistry:
                 now_ms=self.clock_ms(),
             )
         except Exception:  # the event is a courtesy; closing is what matters
-            logger.warning("%s: could not record %s", connection.identity, kind, exc_info=True)
+            logger.warning("%s: could not record %s", connection.label, kind, exc_info=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(connection.websocket.close(code=1000), timeout=_CLOSE_GRACE_S)
         try:
@@ -152,17 +164,17 @@ class ConnectionRegistry:
                 probe.add_done_callback(self._probes.discard)
 
     async def _close_superseded(self) -> None:
-        identities = list(self._live)
-        newest: dict[str, UUID | None] = {}
-        for first in range(0, len(identities), _CHECK_CHUNK):
+        keys = list(self._live)
+        newest: dict[StationKey, UUID | None] = {}
+        for first in range(0, len(keys), _CHECK_CHUNK):
             async with self.database.read() as db:
                 newest.update(
                     await ocpp_repository.connection_ids(
-                        db, identities=identities[first : first + _CHECK_CHUNK]
+                        db, keys=keys[first : first + _CHECK_CHUNK]
                     )
                 )
-        for identity, connection_id in newest.items():
-            connection = self._live.get(identity)
+        for key, connection_id in newest.items():
+            connection = self._live.get(key)
             if connection is not None and connection_id not in (None, connection.connection_id):
                 await self._close(
                     connection,
@@ -180,4 +192,4 @@ class ConnectionRegistry:
                 f"no answer to a check within {self.ping_timeout_s:g} s",
             )
         except Exception:  # any answer, even an error, shows the charger is there
-            logger.debug("%s: the check got an error answer", connection.identity, exc_info=True)
+            logger.debug("%s: the check got an error answer", connection.label, exc_info=True)

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from chargeledger.domain.ocpp_identity import ChargerAddress
 from chargeledger.domain.session_detection import DetectorConfig
 from chargeledger.ingest.ocpp.base import LedgerChargePoint, OcppContext
 from chargeledger.ingest.ocpp.connection import ChargerDisconnectedError, StarletteConnection
@@ -12,12 +13,14 @@ from chargeledger.ingest.ocpp.handshake import (
     SUPPORTED_SUBPROTOCOLS,
     basic_credentials,
     choose_subprotocol,
+    loggable,
 )
 from chargeledger.ingest.ocpp.registry import ConnectionRegistry, LiveConnection
 from chargeledger.ingest.ocpp.v16 import ChargePoint16
 from chargeledger.ingest.ocpp.v201 import ChargePoint201
 from chargeledger.services import ocpp as ocpp_service
 from chargeledger.services.ocpp import Station
+from chargeledger.services.ocpp_credentials import authenticate_station
 from chargeledger.services.ocpp_meter_writer import MeterValueWriter
 from chargeledger.storage.database import Database
 
@@ -35,7 +38,7 @@ _PROTOCOL_ERROR = 1002
 
 async def serve_charge_point(
     websocket: WebSocket,
-    identity: str,
+    address: ChargerAddress,
     *,
     database: Database,
     meter_writer: MeterValueWriter,
@@ -46,10 +49,13 @@ async def serve_charge_point(
     client = websocket.client.host if websocket.client else "?"
     offered = list(websocket.scope.get("subprotocols") or [])
     chosen = choose_subprotocol(offered)
-    station = await _authenticate(websocket, identity, database)
+    # The address passed the identity rules; escaped all the same, as all a client sends.
+    charger = loggable(address.label)
+    station = await _authenticate(websocket, address, database)
     if station is None:
-        # Never the password in the log: who, from where, and why.
-        logger.warning("refused %s from %s: unknown identity or wrong password", identity, client)
+        # Never the password in the log: who, from where, and why. An unknown tenant is an
+        # unknown identity: the same words, the same refusal.
+        logger.warning("refused %s from %s: unknown identity or wrong password", charger, client)
         await websocket.close(code=_POLICY_VIOLATION)
         return
     if chosen is None:
@@ -57,9 +63,9 @@ async def serve_charge_point(
         # handshake without one and closes the connection at once.
         logger.warning(
             "refused %s from %s: it offers %s, we speak %s",
-            identity,
+            charger,
             client,
-            offered or "no subprotocol",
+            loggable(repr(offered)) if offered else "no subprotocol",
             ", ".join(SUPPORTED_SUBPROTOCOLS),
         )
         await websocket.accept()
@@ -74,15 +80,16 @@ async def serve_charge_point(
         detector_config=detector_config,
         clock_ms=clock_ms,
     )
-    charge_point = _HANDLERS[subprotocol](identity, StarletteConnection(websocket), context)
+    charge_point = _HANDLERS[subprotocol](address.identity, StarletteConnection(websocket), context)
     charge_point._response_timeout = connections.ping_timeout_s + 1
     live = LiveConnection(
-        identity=identity,
+        tenant_id=station.tenant_id,
+        identity=address.identity,
         entity_id=station.entity_id,
         websocket=websocket,
         charge_point=charge_point,
     )
-    logger.info("%s connected from %s speaking %s", identity, client, subprotocol)
+    logger.info("%s connected from %s speaking %s", charger, client, subprotocol)
     try:
         await ocpp_service.record_connection(
             context.database, station, protocol=subprotocol, now_ms=context.clock_ms()
@@ -94,13 +101,13 @@ async def serve_charge_point(
     finally:
         connections.closed(live)
         await charge_point.drain()
-        logger.info("%s disconnected", identity)
+        logger.info("%s disconnected", charger)
 
 
-async def _authenticate(websocket: WebSocket, identity: str, database: Database) -> Station | None:
+async def _authenticate(
+    websocket: WebSocket, address: ChargerAddress, database: Database
+) -> Station | None:
     credentials = basic_credentials(websocket.headers.get("authorization"))
-    if credentials is None or credentials[0] != identity:
+    if credentials is None or credentials[0] != address.identity:
         return None
-    return await ocpp_service.authenticate_station(
-        database, identity=identity, password=credentials[1]
-    )
+    return await authenticate_station(database, address=address, password=credentials[1])

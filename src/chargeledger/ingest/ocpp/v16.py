@@ -8,6 +8,7 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 
+from chargeledger.domain.meter_values import CONNECTOR_IDS, REGISTER_WH, value_text
 from chargeledger.ingest.ocpp.base import LedgerChargePoint, now_text
 from chargeledger.services import ocpp as ocpp_service
 
@@ -94,15 +95,26 @@ class ChargePoint16(LedgerChargePoint):
     async def on_start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **details: Any
     ) -> call_result.StartTransaction:
+        # A value out of range (a meterStart of -1 or 1e30 Wh) is stored as unknown and
+        # recorded as rejected: the transaction's energy then comes from its meter values.
+        # The answer is the one of any start, a transactionId and Accepted: the charge is
+        # real, refusing the call would have the charger send it again and again, and an
+        # Invalid tag would stop a charge that we only record.
         number = await ocpp_service.record_start_v16(
             self.context.database,
             self.context.station,
-            connector_id=connector_id,
+            connector_id=connector_id if CONNECTOR_IDS.admits(connector_id) else None,
             id_tag=id_tag,
             timestamp_ms=self.instant(timestamp),
-            meter_start_wh=float(meter_start),
+            meter_start_wh=float(meter_start) if REGISTER_WH.admits(meter_start) else None,
             now_ms=self.now_ms(),
         )
+        for field, value, allowed in (
+            ("connectorId", connector_id, CONNECTOR_IDS),
+            ("meterStart", meter_start, REGISTER_WH),
+        ):
+            if not allowed.admits(value):
+                self.reject("StartTransaction", field, value, allowed, transaction_id=str(number))
         return call_result.StartTransaction(transaction_id=number, id_tag_info=ACCEPTED)
 
     @on(Action.meter_values)
@@ -143,12 +155,23 @@ class ChargePoint16(LedgerChargePoint):
         **details: Any,
     ) -> call_result.StopTransaction:
         read = self.meter_values(transaction_data)
+        timestamp_ms = self.instant(timestamp)
+        # Out of range, meterStop is recorded as rejected and the transaction ends at its last
+        # meter value in range (or with its energy unknown); the answer is as for any stop.
+        if not REGISTER_WH.admits(meter_stop):
+            self.reject(
+                "StopTransaction",
+                "meterStop",
+                meter_stop,
+                REGISTER_WH,
+                transaction_id=value_text(transaction_id),
+            )
         transaction = await ocpp_service.record_stop_v16(
             self.context.database,
             self.context.station,
             transaction_number=transaction_id,
-            timestamp_ms=self.instant(timestamp),
-            meter_stop_wh=float(meter_stop),
+            timestamp_ms=timestamp_ms,
+            meter_stop_wh=float(meter_stop) if REGISTER_WH.admits(meter_stop) else None,
             reason=reason,
             samples=read.samples,
             now_ms=self.now_ms(),

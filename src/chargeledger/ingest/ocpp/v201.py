@@ -7,6 +7,7 @@ from ocpp.routing import after, on
 from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action, AuthorizationStatusEnumType, RegistrationStatusEnumType
 
+from chargeledger.domain.meter_values import CONNECTOR_IDS, SEQ_NOS
 from chargeledger.ingest.ocpp.base import LedgerChargePoint, content_digest, now_text
 from chargeledger.services import ocpp as ocpp_service
 
@@ -118,14 +119,28 @@ class ChargePoint201(LedgerChargePoint):
         **details: Any,
     ) -> call_result.TransactionEvent:
         read = self.meter_values(meter_value)
+        timestamp_ms = self.instant(timestamp)
+        transaction_key = str(transaction_info["transaction_id"])
+        evse_id = None if evse is None else evse.get("id")
+        connector_id = None if evse is None else evse.get("connector_id")
+        # A number out of range is recorded as rejected and the event kept without it.
+        for field, value, allowed in (
+            ("seqNo", seq_no, SEQ_NOS),
+            ("evse.id", evse_id, CONNECTOR_IDS),
+            ("evse.connectorId", connector_id, CONNECTOR_IDS),
+        ):
+            if value is not None and not allowed.admits(value):
+                self.reject(
+                    "TransactionEvent", field, value, allowed, transaction_id=transaction_key
+                )
         event = ocpp_service.TransactionEventV201(
             event_type=event_type,
-            transaction_key=str(transaction_info["transaction_id"]),
-            seq_no=seq_no,
-            timestamp_ms=self.instant(timestamp),
+            transaction_key=transaction_key,
+            seq_no=seq_no if SEQ_NOS.admits(seq_no) else ocpp_service.SEQ_NO_REJECTED,
+            timestamp_ms=timestamp_ms,
             samples=read.samples,
-            evse_id=None if evse is None else evse.get("id"),
-            connector_id=None if evse is None else evse.get("connector_id"),
+            evse_id=evse_id if CONNECTOR_IDS.admits(evse_id) else None,
+            connector_id=connector_id if CONNECTOR_IDS.admits(connector_id) else None,
             id_token=None if id_token is None else id_token.get("id_token"),
             stopped_reason=transaction_info.get("stopped_reason"),
             digest=content_digest(
