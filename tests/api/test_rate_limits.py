@@ -135,6 +135,22 @@ async def test_failures_for_one_client_are_limited_across_addresses() -> None:
     assert 1 <= refused.value.retry_after_s <= 60
 
 
+async def test_a_client_under_guessing_still_gets_in_from_where_it_logged_in_before() -> None:
+    """The per-client limit must not let an attacker lock the owner out: an address the
+    client authenticated from within the day still gets its attempts (with its own limits)."""
+    guard = limits(failures_per_client="3/minute")
+    client_id = str(uuid.uuid4())
+    async with guard.attempt(address="203.0.113.7", client_id=client_id):
+        pass  # the owner's hourly login
+    for n in range(3):
+        await fail(guard, address=f"192.0.2.{n}", client_id=client_id)
+    async with guard.attempt(address="203.0.113.7", client_id=client_id):
+        pass  # the owner again: not refused
+    with pytest.raises(TooManyRequestsError):
+        async with guard.attempt(address="198.51.100.1", client_id=client_id):
+            pass  # anyone else still is
+
+
 async def test_failures_from_one_address_are_limited_across_clients() -> None:
     guard = limits(failures_per_address="5/minute")
     for _ in range(5):

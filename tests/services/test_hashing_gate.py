@@ -95,3 +95,29 @@ async def test_concurrency_many_run_side_by_side() -> None:
     first.finish.set()
     second.finish.set()
     assert await asyncio.gather(*runs) == ["a", "b"]
+
+
+async def test_a_known_client_is_not_refused_for_a_full_queue_and_goes_first() -> None:
+    """A flood from many addresses fills the ordinary queue; a client known at its address
+    (services/hashing_gate.py) still waits, in front of every ordinary waiter."""
+    gate = HashingGate(concurrency=1, max_waiting=1, max_wait_s=30)
+    held = HeldWork()
+    running = asyncio.create_task(gate.run(held, "first"))
+    await wait_for(held.started)
+    order: list[str] = []
+
+    def record(name: str) -> str:
+        order.append(name)
+        return name
+
+    ordinary = asyncio.create_task(gate.run(record, "ordinary"))
+    await asyncio.sleep(0)
+    with pytest.raises(HashingBusyError):
+        await gate.run(record, "refused")  # the ordinary queue is full
+    known = asyncio.create_task(gate.run(record, "known", known=True))
+    await asyncio.sleep(0)
+    held.finish.set()
+    assert await running == "first"
+    assert await known == "known"
+    assert await ordinary == "ordinary"
+    assert order == ["known", "ordinary"]

@@ -52,6 +52,10 @@ REDIS_KEY_PREFIX = "chargeledger"
 REDIS_TIMEOUT_S = 0.5
 REDIS_RETRY_PAUSE_S = 10.0
 IN_FLIGHT_RETRY_AFTER_S = 1
+# Successful logins are remembered per client and address for a day (the count is not a limit:
+# only whether there was one matters), so a client whose secret is being guessed elsewhere
+# still gets in from where it always does.
+_KNOWN_ADDRESS_WINDOW = parse_many("1000000/day")[0]
 
 
 def client_address(scope: Scope, trusted_proxies: tuple[Network, ...] = ()) -> str:
@@ -174,9 +178,11 @@ class AuthenticationLimits:
         return client_address(scope, self.trusted_proxies)
 
     @asynccontextmanager
-    async def attempt(self, *, address: str, client_id: str) -> AsyncIterator[None]:
+    async def attempt(self, *, address: str, client_id: str) -> AsyncIterator[bool]:
         """Around one authentication: TooManyRequestsError before the block if a limit is
-        exhausted; an UnauthorizedError leaving the block is counted as a failure."""
+        exhausted; an UnauthorizedError leaving the block is counted as a failure. Yields
+        whether the client authenticated from this address within the day (known: its
+        secret's check goes first, services/hashing_gate.py)."""
         address = address_key(address)
         client = client_key(client_id)
         if self._in_flight[address] >= self.policy.in_flight_per_address:
@@ -187,18 +193,20 @@ class AuthenticationLimits:
             )
         self._in_flight[address] += 1
         try:
-            await self._check(address=address, client=client)
+            known = await self._known_address(address=address, client=client)
+            await self._check(address=address, client=client, known=known)
             try:
-                yield
+                yield known
             except UnauthorizedError:
                 await self._record_failure(address=address, client=client)
                 raise
+            await self._hit(_KNOWN_ADDRESS_WINDOW, ("auth-success", client, address))
         finally:
             self._in_flight[address] -= 1
             if self._in_flight[address] <= 0:
                 del self._in_flight[address]
 
-    async def _check(self, *, address: str, client: str) -> None:
+    async def _check(self, *, address: str, client: str, known: bool) -> None:
         attempts = ("auth-attempts", address)
         for item in self.policy.attempts_per_address:
             if not await self._hit(item, attempts):
@@ -212,9 +220,22 @@ class AuthenticationLimits:
         client_failures = ("auth-failures-client", client)
         for item in self.policy.failures_per_client:
             if not await self._test(item, client_failures):
+                # The owner goes on from where it logged in before: someone guessing its
+                # secret elsewhere must not lock it out (its own address's limits still hold).
+                if known:
+                    return
                 raise await self._refusal(
                     item, client_failures, "failed attempts for this clientId"
                 )
+
+    async def _known_address(self, *, address: str, client: str) -> bool:
+        """Whether this client authenticated from this address within the last day."""
+        stats = await self._counted(
+            lambda limiter: limiter.get_window_stats(
+                _KNOWN_ADDRESS_WINDOW, "auth-success", client, address
+            )
+        )
+        return stats.remaining < _KNOWN_ADDRESS_WINDOW.amount
 
     async def _record_failure(self, *, address: str, client: str) -> None:
         for item in self.policy.failures_per_address:

@@ -24,12 +24,14 @@ async def authenticate(
     body: AuthenticationIn, request: Request, state: Annotated[AppState, Depends(app_state)]
 ) -> AccessToken:
     limits = state.authentication_limits
-    async with limits.attempt(address=limits.address_of(request.scope), client_id=body.clientId):
+    address = limits.address_of(request.scope)
+    async with limits.attempt(address=address, client_id=body.clientId) as known:
         principal = await auth.authenticate_client(
             state.database,
             client_id=body.clientId,
             client_secret=body.clientSecret,
             hashing=state.secret_hashing,
+            known=known,
         )
     now_ms = state.clock_ms()
     token = auth.issue_access_token(
