@@ -65,23 +65,31 @@ async def put_station(
     now_ms: int,
 ) -> sa.Row[Any]:
     """Set the entity's station credentials (identity and password), replacing earlier ones.
-    A station on the legacy path keeps it as long as its identity stays the same: its charger
-    is configured with that URL. Returns the station as stored."""
+    Everything else about the station stays: its meter's public key, the deviations tolerated
+    for it, what it told us of itself (a new password must not silently stop its sessions'
+    signed values from verifying). A station on the legacy path keeps it as long as its
+    identity stays the same: its charger is configured with that URL. Returns the station as
+    stored."""
     earlier = await station_by_entity(connection, entity_id=entity_id)
-    legacy_identity = (
-        earlier.legacy_identity if earlier is not None and earlier.identity == identity else None
-    )
-    await connection.execute(sa.delete(ocpp_stations).where(ocpp_stations.c.entity_id == entity_id))
-    await connection.execute(
-        sa.insert(ocpp_stations).values(
-            tenant_id=tenant_id,
-            identity=identity,
-            entity_id=entity_id,
-            password_hash=password_hash,
-            created_ms=now_ms,
-            legacy_identity=legacy_identity,
+    if earlier is None:
+        await connection.execute(
+            sa.insert(ocpp_stations).values(
+                tenant_id=tenant_id,
+                identity=identity,
+                entity_id=entity_id,
+                password_hash=password_hash,
+                created_ms=now_ms,
+            )
         )
-    )
+    else:
+        same_identity = earlier.identity == identity
+        await update_station(
+            connection,
+            entity_id=entity_id,
+            identity=identity,
+            password_hash=password_hash,
+            legacy_identity=earlier.legacy_identity if same_identity else None,
+        )
     stored = await station_by_entity(connection, entity_id=entity_id)
     assert stored is not None
     return stored

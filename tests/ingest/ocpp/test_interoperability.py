@@ -769,6 +769,36 @@ async def test_settings_need_credentials_and_a_readable_key(api: TenantApi) -> N
     }
 
 
+async def test_a_new_password_keeps_the_chargers_meter_key_and_tolerances(
+    api: TenantApi, live_server: str
+) -> None:
+    """Changing a charger's password must not silently drop its settings: its sessions'
+    signed values would stop verifying (the station was recreated, settings lost)."""
+    setup = await register_charge_point(api, location=False, calendar=None)
+    settings = {
+        "meterPublicKey": KEBA_PUBLIC_KEY,
+        "toleratesZonelessTimestamps": True,
+        "toleratesNumbersAsStrings": True,
+    }
+    response = await api.http.put(f"/v1/entities/{setup.entity_id}/ocpp-settings", json=settings)
+    assert response.status_code == 200, response.text
+    response = await api.http.put(
+        f"/v1/entities/{setup.entity_id}/ocpp-credentials",
+        json={"password": "another-long-charger-password"},
+    )
+    assert response.status_code == 200, response.text
+    response = await api.http.get(f"/v1/entities/{setup.entity_id}/ocpp-settings")
+    kept = response.json()
+    assert kept["meterPublicKey"] is not None
+    assert kept["toleratesZonelessTimestamps"] is True
+    assert kept["toleratesNumbersAsStrings"] is True
+    # The new password is the one that works.
+    async with connect_raw(
+        live_server, setup.path, "another-long-charger-password", subprotocols=["ocpp1.6"]
+    ) as connection:
+        await accepted(connection, "hb", "Heartbeat", {})
+
+
 async def test_the_transactions_own_meters_are_its_energy_whatever_the_samples_say(
     api: TenantApi, live_server: str
 ) -> None:
