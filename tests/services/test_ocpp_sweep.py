@@ -11,7 +11,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -35,9 +34,8 @@ from chargeledger.services.ocpp_sweep import (
 from chargeledger.storage import ocpp as ocpp_repository
 from chargeledger.storage import tariff_calendars as calendars_repository
 from chargeledger.storage.database import Database
-from chargeledger.storage.migrate import upgrade_to_head_async
 from chargeledger.storage.tables import charge_sessions, ocpp_charger_events, ocpp_transactions
-from tests.support.databases import fresh_database
+from tests.support.databases import migrated_database
 
 # Monday 2024-06-03 19:30Z: the sessions are an hour long, and the sweep runs a day later.
 START_MS = 1_717_443_000_000
@@ -50,14 +48,10 @@ ID_TAG = "TAG-NEVER-LOGGED"
 
 @pytest.fixture(scope="module")
 async def database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
-    directory: Path = tmp_path_factory.mktemp("ocpp-sweep")
-    async with fresh_database(directory, name_hint="ocpp_sweep") as url:
-        await upgrade_to_head_async(url)
-        db = Database(url)
-        try:
-            yield db
-        finally:
-            await db.dispose()
+    async with migrated_database(
+        tmp_path_factory.mktemp("ocpp-sweep"), name_hint="ocpp_sweep"
+    ) as db:
+        yield db
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ straight through storage."""
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from uuid import UUID
 
 import orjson
@@ -27,9 +26,8 @@ from chargeledger.services.readings import IncomingReading, close_stale_sessions
 from chargeledger.storage import detector_state as state_repository
 from chargeledger.storage import tariff_calendars as calendars_repository
 from chargeledger.storage.database import Database
-from chargeledger.storage.migrate import upgrade_to_head_async
 from chargeledger.storage.tables import charge_sessions
-from tests.support.databases import fresh_database
+from tests.support.databases import migrated_database
 
 START_MS = 1_717_443_000_000  # Monday 2024-06-03 19:30Z
 MINUTE_MS = 60_000
@@ -40,14 +38,10 @@ SWEEP_MS = START_MS + 24 * 60 * MINUTE_MS
 
 @pytest.fixture(scope="module")
 async def database(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Database]:
-    directory: Path = tmp_path_factory.mktemp("readings-sweep")
-    async with fresh_database(directory, name_hint="readings_sweep") as url:
-        await upgrade_to_head_async(url)
-        db = Database(url)
-        try:
-            yield db
-        finally:
-            await db.dispose()
+    async with migrated_database(
+        tmp_path_factory.mktemp("readings-sweep"), name_hint="readings_sweep"
+    ) as db:
+        yield db
 
 
 class _Records(logging.Handler):

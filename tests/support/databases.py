@@ -14,6 +14,9 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from chargeledger.storage.database import Database
+from chargeledger.storage.migrate import upgrade_to_head_async
+
 SQLITE = "sqlite"
 
 
@@ -57,3 +60,16 @@ async def fresh_database(directory: Path, *, name_hint: str = "run") -> AsyncIte
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+@asynccontextmanager
+async def migrated_database(directory: Path, *, name_hint: str) -> AsyncIterator[Database]:
+    """A fresh database of the caller's own, migrated to head, disposed of afterwards: for
+    tests that write rows straight through storage, away from the shared suite database."""
+    async with fresh_database(directory, name_hint=name_hint) as url:
+        await upgrade_to_head_async(url)
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            await database.dispose()
