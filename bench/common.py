@@ -20,6 +20,7 @@ import httpx
 if TYPE_CHECKING:
     from chargeledger.domain.signing_keys import TokenKeys
 
+REPO_ROOT = Path(__file__).parent.parent
 RESULTS = Path(__file__).parent / "results"
 WRK_SCRIPT = Path(__file__).parent / "wrk" / "replay.lua"
 
@@ -96,31 +97,89 @@ class Server:
             os.killpg(self.process.pid, signal.SIGKILL)
 
 
+def server_environment(source_root: Path | None = None) -> dict[str, str]:
+    """The environment of the processes a benchmark starts: the bench's key file, the bench
+    package importable, and `chargeledger` from `source_root` (another tree's `src`, e.g. the
+    commit before a change, to measure before and after with the same harness) when given."""
+    paths = [str(REPO_ROOT)]
+    if source_root is not None:
+        paths.insert(0, str(source_root.resolve()))
+    if os.environ.get("PYTHONPATH"):
+        paths.append(os.environ["PYTHONPATH"])
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(paths),
+        "CHARGELEDGER_SECRET_KEY_FILE": str(bench_key_file()),
+    }
+
+
+def source_description(source_root: Path | None) -> dict[str, Any]:
+    """Which code a run measured: where the servers import chargeledger from, that tree's
+    commit, and whether it had changes."""
+    imported = subprocess.run(
+        [sys.executable, "-c", "import chargeledger; print(chargeledger.__file__)"],
+        env=server_environment(source_root),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    root = Path(imported).parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip()
+
+    return {
+        "chargeledger": str(root),
+        "commit": git("rev-parse", "HEAD") or None,
+        "uncommitted_changes": bool(git("status", "--porcelain", "--", ".")),
+    }
+
+
+def chargeledger_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "chargeledger", *args]
+
+
+def create_tenant(database_url: str, *, source_root: Path | None = None) -> dict[str, str]:
+    """A tenant and its API client, made by the CLI of the tree that is measured (which also
+    migrates the database to that tree's schema): {"tenantId", "clientId", "clientSecret"}."""
+    created = subprocess.run(
+        chargeledger_command("tenant", "create", "bench", "--database-url", database_url),
+        env=server_environment(source_root),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    credentials: dict[str, str] = json.loads(created.stdout)
+    return credentials
+
+
 def start_server(
-    database_url: str, *, workers: int, env: dict[str, str] | None = None, log: Path | None = None
+    database_url: str,
+    *,
+    workers: int,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    bench_routes: bool = False,
+    source_root: Path | None = None,
 ) -> Server:
+    """`chargeledger serve` on a free port, or with `bench_routes` the same server for the
+    benchmark's app (bench/app.py: the product plus the floors it is compared with)."""
     port = free_port()
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    arguments = ["--port", str(port), "--workers", str(workers), "--database-url", database_url]
+    command = (
+        [sys.executable, "-m", "bench.serve", *arguments]
+        if bench_routes
+        else chargeledger_command("serve", *arguments)
+    )
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "chargeledger",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--database-url",
-            database_url,
-        ],
-        env={
-            **os.environ,
-            "CHARGELEDGER_BENCH_ROUTES": "1",
-            "CHARGELEDGER_SECRET_KEY_FILE": str(bench_key_file()),
-            **(env or {}),
-        },
+        command,
+        env={**server_environment(source_root), **(env or {})},
+        cwd=REPO_ROOT,
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -128,13 +187,15 @@ def start_server(
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode} (see {log})")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 time.sleep(1)  # let every worker come up
                 return Server(process, base_url)
         except httpx.HTTPError:
             time.sleep(0.2)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)
     raise RuntimeError("the server did not start")
 
 

@@ -157,7 +157,7 @@ async def generate(database_url: str, *, scale: float, seed: int = 1) -> Dataset
     async with database.write() as connection:
         credentials = await auth.create_tenant(connection, name="bench", now_ms=now_ms)
     total_entities, per_entity = _plan(scale)
-    entity_rows = []
+    entity_rows: list[dict[str, Any]] = []
     location_rows = []
     homes: dict[uuid.UUID, dict[str, Any]] = {}
     for index in range(total_entities):

@@ -7,16 +7,23 @@ import asyncio
 import json
 import random
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 
-from bench.common import RESULTS, machine, save, start_server, token
+from bench.common import (
+    RESULTS,
+    create_tenant,
+    machine,
+    save,
+    source_description,
+    start_server,
+    token,
+)
 from bench.generate import ensure_database
 
 VEHICLES = 1000
@@ -71,12 +78,12 @@ def vehicle_batches(vehicle: int, batches: int) -> list[tuple[list[dict[str, Any
     return out
 
 
-async def _setup(base_url: str, bearer: str) -> list[str]:
+async def _setup(base_url: str, bearer: str, vehicles: int) -> list[str]:
     async with httpx.AsyncClient(
         base_url=base_url, headers={"Authorization": f"Bearer {bearer}"}, timeout=60
     ) as http:
         ids = []
-        for index in range(VEHICLES):
+        for index in range(vehicles):
             response = await http.post("/v1/entities", json={"type": "EV", "name": f"car {index}"})
             response.raise_for_status()
             ids.append(response.json()["id"])
@@ -172,25 +179,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--database", default="chargeledger_bench_ingest")
+    parser.add_argument("--vehicles", type=int, default=VEHICLES)
     parser.add_argument("--batches", type=int, default=3, help="batches per vehicle")
     parser.add_argument(
         "--concurrency", type=int, default=16, help="batches in flight (16 keeps both cores busy)"
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--name", default="ingest")
+    parser.add_argument(
+        "--source-root",
+        type=Path,
+        default=None,
+        help="serve chargeledger from this tree's src (e.g. a worktree of the commit before a "
+        "change) instead of this one's; the harness stays this tree's",
+    )
     args = parser.parse_args()
     url = asyncio.run(ensure_database(args.admin_url, args.database, fresh=True))
-    created = subprocess.run(
-        [sys.executable, "-m", "chargeledger", "tenant", "create", "bench", "--database-url", url],
-        capture_output=True,
-        text=True,
-        check=True,
+    credentials = create_tenant(url, source_root=args.source_root)
+    server = start_server(
+        url,
+        workers=args.workers,
+        log=RESULTS / "ingest-server.log",
+        source_root=args.source_root,
     )
-    credentials = json.loads(created.stdout)
-    server = start_server(url, workers=args.workers, log=RESULTS / "ingest-server.log")
     try:
         bearer = token(server.base_url, credentials["clientId"], credentials["clientSecret"])
-        entity_ids = asyncio.run(_setup(server.base_url, bearer))
+        entity_ids = asyncio.run(_setup(server.base_url, bearer, args.vehicles))
         result = asyncio.run(
             _drive(server.base_url, bearer, entity_ids, args.batches, args.concurrency)
         )
@@ -198,6 +212,7 @@ def main() -> None:
     finally:
         server.stop()
     result["machine"] = machine()
+    result["source"] = source_description(args.source_root)
     result["workers"] = args.workers
     result["concurrency"] = args.concurrency
     print(json.dumps(result, indent=2))

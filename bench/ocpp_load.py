@@ -302,6 +302,7 @@ def main() -> None:
         workers=1,
         log=RESULTS / "ocpp-server.log",
         env={"CHARGELEDGER_DATABASE_POOL_SIZE": str(args.pool_size)},
+        bench_routes=args.floor,  # the floor's WebSocket is in the benchmark's app only
     )
     try:
         steps = asyncio.run(

@@ -259,7 +259,10 @@ def run(
     only: set[str] | None = None,
 ) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    server = start_server(database_url, workers=2, log=RESULTS / "read-server.log")
+    # The benchmark's app: the product, plus the floors and the OFFSET pages (bench/app.py).
+    server = start_server(
+        database_url, workers=2, log=RESULTS / "read-server.log", bench_routes=True
+    )
     results: dict[str, Any] = {"machine": machine(), "sessions": dataset["sessions"]}
     try:
         bearer = token(server.base_url, dataset["client_id"], dataset["client_secret"])

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import limits
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chargeledger.domain.session_detection import DetectorConfig
@@ -61,14 +61,49 @@ class Settings(BaseSettings):
     # and how often everything is collected once (api/garbage_collection.py).
     gc_freeze_seconds: float = Field(default=60, gt=0)
     gc_full_collection_seconds: float = Field(default=600, gt=0)
-    # Mounts the benchmark's comparison routes (bench/); never in production.
-    bench_routes: bool = False
     # An OCPP transaction whose charger has said nothing for this long is closed by us.
     ocpp_transaction_timeout_hours: float = Field(default=24, gt=0)
     # A charger connection silent this long is checked with a call it must answer within the
     # timeout, else closed (ingest/ocpp/registry.py); 0 turns the checks off.
     ocpp_ping_interval_seconds: float = Field(default=120, ge=0)
     ocpp_ping_timeout_seconds: float = Field(default=30, gt=0)
+    # Webhook delivery (webhooks/dispatcher.py). Every serving process runs a dispatcher
+    # unless this is off; on SQLite only one of them delivers.
+    webhook_dispatcher: bool = True
+    # Networks (comma-separated) deliveries may go to although they are loopback, private
+    # or link-local, e.g. "10.1.2.0/24" for a receiver inside the operator's network.
+    webhook_allowed_networks: str = ""
+    # One attempt, from connecting to the end of the answer; the issue asks for 10 s.
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    # How long a claimed delivery is held: when a process dies mid-delivery, another sends it
+    # again after this. Longer than the timeout, with room for recording the outcome.
+    webhook_lease_seconds: float = Field(default=60, gt=0, le=3600)
+    # How often the dispatcher looks for due deliveries (new ones also wake it at once).
+    webhook_poll_seconds: float = Field(default=1, gt=0, le=60)
+    # Deliveries one process sends at once.
+    webhook_concurrency: int = Field(default=32, ge=1, le=1024)
+    # Multiplies every retry delay (domain/retry_schedule.py): 1 in production, where the
+    # retries span more than 24 h; the tests shrink it.
+    webhook_retry_scale: float = Field(default=1, gt=0, le=1)
+    # A subscription whose every attempt has failed for longer than this is disabled.
+    webhook_disable_after_hours: float = Field(default=5 * 24, gt=0)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _valid_allowed_networks(cls, value: str) -> str:
+        for network in value.split(","):
+            if network.strip():
+                ipaddress.ip_network(network.strip(), strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _lease_outlasts_timeout(self) -> "Settings":
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "webhook_lease_seconds must be longer than webhook_timeout_seconds: a delivery "
+                "still being sent would be claimed again by another process"
+            )
+        return self
 
     @property
     def detector_config(self) -> DetectorConfig:

@@ -41,10 +41,28 @@ async def seeded(api: TenantApi) -> dict[str, str]:
     reading = {"timestamp": "2024-01-03T10:00:00Z", "isCharging": False}
     stored = await api.http.post(f"/v1/entities/{station.entity_id}/readings", json=[reading])
     assert stored.status_code == 200, stored.text
+    # A disabled webhook that existed when a session was posted: it has a delivery, and
+    # nothing the test sends it (a redelivery) can change it.
+    webhook = await api.http.post(
+        "/v1/webhooks", json={"url": "https://receiver.example/hooks", "enabled": True}
+    )
+    assert webhook.status_code == 201, webhook.text
+    webhook_id = webhook.json()["id"]
+    posted_later = await api.post_session(
+        station.entity_id,
+        session_body("alias-2", "2024-01-02T22:00:00Z", "2024-01-03T02:00:00Z"),
+    )
+    assert posted_later.status_code == 201, posted_later.text
+    disabled = await api.http.patch(f"/v1/webhooks/{webhook_id}", json={"enabled": False})
+    assert disabled.status_code == 200, disabled.text
+    deliveries = await api.http.get(f"/v1/webhooks/{webhook_id}/deliveries")
+    assert deliveries.status_code == 200, deliveries.text
     return {
         "entityId": station.entity_id,
         "locationId": station.location["id"],
         "sessionId": posted.json()["id"],
+        "webhookId": webhook_id,
+        "deliveryId": deliveries.json()["data"][0]["id"],
     }
 
 
@@ -82,8 +100,11 @@ async def test_every_route_answers_the_same_under_api_v1(
         ids = dict(seeded)
         if method == "DELETE":
             ids["locationId"] = str(uuid.uuid4())
+            ids["webhookId"] = str(uuid.uuid4())
         target = with_ids(path, ids)
         content = None if method in ("GET", "DELETE") else b"{}"
+        if path.endswith("/secret/rotate"):
+            content = b'{"expireCurrentInHours": -1}'  # an empty body would rotate it
         headers = {"Content-Type": "application/json"} if content is not None else {}
         query = required_query(method, path)
         plain, aliased = [

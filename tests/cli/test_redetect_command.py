@@ -176,6 +176,7 @@ async def tamper(database: Database, entity_id: str) -> dict[str, Any]:
                 "method": "isCharging",
                 "energy_method": "counter",
                 "tiers_given": False,
+                "version": 1,
             }
             values["record_json"] = charge_record_json(values)
             await connection.execute(sa.insert(charge_sessions).values(**values))

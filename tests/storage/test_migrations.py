@@ -127,6 +127,7 @@ async def test_migration_0004_builds_the_record_of_sessions_stored_before_it(
                 "energy_uncertainty_kwh",  # added by 0005
                 "id_tag",  # added by 0006
                 "meter_evidence",  # added by 0006
+                "version",  # added by 0008
             }
             values = {
                 "entity_id": entity_id, "id": session_id, "external_id": "old",
@@ -502,6 +503,108 @@ async def test_migration_0007_keeps_a_station_registered_before_it_at_its_old_ur
                     )
                 ).all()
             assert [tuple(row) for row in kept] == [(identity, entity_id)]
+            await upgrade_to_head_async(url)
+            assert await _schema_differences(database) == []
+        finally:
+            await database.dispose()
+
+
+async def test_migration_0008_starts_each_stored_sessions_history_with_its_record(
+    tmp_path: Path,
+) -> None:
+    """Upgrading from 0007: every session stored before gets version 1, and its history a
+    first version: change created, reason migrated, its source, its record as stored and the
+    instant it was last updated. The session itself is unchanged. Downgrading keeps the
+    sessions and drops the history."""
+    async with fresh_database(tmp_path, name_hint="m0008") as url:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "0007")
+        database = Database(url)
+        try:
+            tenant_id, entity_id = uuid4(), uuid4()
+            uuids = ("id", "tenant_id", "entity_id")
+
+            async def insert(connection: object, table: str, row: dict[str, object]) -> None:
+                statement = sa.text(
+                    f"INSERT INTO {table} ({', '.join(row)}) "
+                    f"VALUES ({', '.join(':' + name for name in row)})"
+                ).bindparams(*(sa.bindparam(name, type_=sa.Uuid) for name in row if name in uuids))
+                await connection.execute(statement, row)  # type: ignore[attr-defined]
+
+            sessions: list[dict[str, object]] = [
+                {
+                    "entity_id": entity_id, "id": uuid4(), "external_id": f"old-{index}",
+                    "start_ms": 1_716_814_800_000 + index * 86_400_000,
+                    "end_ms": 1_716_822_000_000 + index * 86_400_000,
+                    "created_ms": 1_716_900_000_000, "updated_ms": 1_716_950_000_000 + index,
+                    "energy_kwh": 10.0, "t1_kwh": 10.0, "t2_kwh": 0.0, "t3_kwh": 0.0,
+                    "t4_kwh": 0.0, "average_power_kw": 5.0, "location_matches_json": "[]",
+                    "source": source, "method": source, "energy_method": None,
+                    "tiers_given": True, "record_json": f'{{"id":"{index}","data":{{}}}}',
+                }
+                for index, source in enumerate(("external", "readings"))
+            ]  # fmt: skip
+            async with database.write() as connection:
+                await insert(connection, "tenants", {"id": tenant_id, "name": "t", "created_ms": 0})
+                await insert(
+                    connection,
+                    "entities",
+                    {
+                        "id": entity_id, "tenant_id": tenant_id, "type": "EV", "name": "car",
+                        "properties_json": "{}", "capture_charge_sessions": True,
+                        "created_ms": 0,
+                    },
+                )  # fmt: skip
+                for session in sessions:
+                    await insert(connection, "charge_sessions", session)
+
+            await upgrade_to_head_async(url)
+            assert await _schema_differences(database) == []
+            from chargeledger.storage.tables import charge_session_versions, charge_sessions
+
+            async with database.read() as connection:
+                stored = (
+                    await connection.execute(
+                        sa.select(
+                            charge_sessions.c.id,
+                            charge_sessions.c.version,
+                            charge_sessions.c.record_json,
+                            charge_sessions.c.updated_ms,
+                        )
+                    )
+                ).all()
+                versions = (await connection.execute(sa.select(charge_session_versions))).all()
+            assert {tuple(row) for row in stored} == {
+                (s["id"], 1, s["record_json"], s["updated_ms"]) for s in sessions
+            }
+            assert {tuple(row._mapping.items()) for row in versions} == {
+                tuple(
+                    {
+                        "entity_id": entity_id,
+                        "session_id": s["id"],
+                        "version": 1,
+                        "recorded_ms": s["updated_ms"],
+                        "change": "created",
+                        "reason": "migrated",
+                        "source": s["source"],
+                        "record_json": s["record_json"],
+                        "replaced_by_json": None,
+                    }.items()
+                )
+                for s in sessions
+            }
+
+            await asyncio.to_thread(command.downgrade, alembic_config(url), "0007")
+            async with database.read() as connection:
+                tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+                kept = (
+                    await connection.execute(
+                        sa.text("SELECT id, record_json FROM charge_sessions").columns(
+                            sa.column("id", sa.Uuid), sa.column("record_json", sa.Text)
+                        )
+                    )
+                ).all()
+            assert "charge_session_versions" not in tables
+            assert {tuple(row) for row in kept} == {(s["id"], s["record_json"]) for s in sessions}
             await upgrade_to_head_async(url)
             assert await _schema_differences(database) == []
         finally:

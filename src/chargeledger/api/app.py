@@ -24,7 +24,6 @@ from chargeledger.api.rate_limits import address_key, client_address
 from chargeledger.api.request_ids import RequestIdMiddleware
 from chargeledger.api.routes import (
     authentication,
-    bench,
     charge_sessions,
     entities,
     entity_settings,
@@ -36,7 +35,9 @@ from chargeledger.api.routes import (
 from chargeledger.api.schemas.common import Problem
 from chargeledger.api.schemas.readings import ReadingIn
 from chargeledger.api.slow_bodies import SlowBodyMiddleware
+from chargeledger.charge_sessions import versions_endpoint
 from chargeledger.domain import location_matching
+from chargeledger.events import endpoints as events_endpoints
 from chargeledger.logs import configure_logging
 from chargeledger.services.auth import configure_secret_hashing
 from chargeledger.services.keys import open_key_ring
@@ -44,6 +45,8 @@ from chargeledger.services.ocpp_sweep import close_silent_transactions
 from chargeledger.services.readings import close_stale_sessions
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
+from chargeledger.webhooks import endpoints as webhooks_endpoints
+from chargeledger.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
 logger = logging.getLogger("chargeledger")
 READINGS_PATH = re.compile(r"^/v1/entities/[^/]+/readings$")
@@ -94,6 +97,12 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
         keys = await open_key_ring(database, settings, now_ms=system_clock_ms())
         app.state.chargeledger = AppState(settings=settings, database=database, keys=keys)
         sweeper = asyncio.create_task(_sweep_stale_sessions(database, settings))
+        dispatcher = None
+        if settings.webhook_dispatcher:
+            dispatcher = Dispatcher(
+                database, DispatcherConfig.from_settings(settings), clock_ms=system_clock_ms
+            )
+            dispatcher.start()
         # Listing sessions under load, full collections walking the app's own objects were a
         # p99 of 125 ms against a p50 of 15 ms (33 ms with the freeze; docs/benchmarks.md).
         freeze_what_is_alive()
@@ -112,6 +121,8 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
                     await task
             await app.state.chargeledger.connections.close()
             await app.state.chargeledger.meter_writer.close()
+            if dispatcher is not None:
+                await dispatcher.stop()
             await database.dispose()
 
     app = FastAPI(
@@ -157,13 +168,14 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
             entity_settings,
             locations,
             ocpp,
+            versions_endpoint,
+            events_endpoints,
+            webhooks_endpoints,
             health,
         )
     ]
     for router in routers:
         app.include_router(router)
-    if settings.bench_routes:
-        app.include_router(bench.router)
     # (path pattern, methods) of every route, for the Allow header of 405 answers.
     app.state.route_methods = [
         (route.path_regex, route.methods)

@@ -7,7 +7,15 @@ from chargeledger.logs import logging_config
 from chargeledger.settings import Settings
 
 
-def serve_api(settings: Settings, *, host: str, port: int, workers: int) -> None:
+def serve_api(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    # The benchmark serves its own app around ours (bench/app.py), with the same settings.
+    app_factory: str = "chargeledger.api.app:create_app_from_environment",
+) -> None:
     from granian import Granian
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
@@ -19,7 +27,7 @@ def serve_api(settings: Settings, *, host: str, port: int, workers: int) -> None
     # Workers are separate processes that build the app from the environment.
     os.environ["DATABASE_URL"] = settings.database_url
     Granian(
-        "chargeledger.api.app:create_app_from_environment",
+        app_factory,
         factory=True,
         address=host,
         port=port,

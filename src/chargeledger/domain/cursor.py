@@ -36,6 +36,11 @@ class CursorKind(IntEnum):
     READINGS = 3
     LOCATIONS = 4
     OCPP_EVENTS = 5
+    # Appended only: a token names its kind by number, and tokens out there must keep theirs.
+    EVENTS = 6  # scope: tenant; after: sequence; after_id: digest of the filters
+    CHARGE_SESSION_VERSIONS = 7  # scope: session; after: version; after_id: its entity
+    WEBHOOKS = 8  # scope: tenant; after: created, id
+    WEBHOOK_DELIVERIES = 9  # scope: subscription (and status filter); before: created, id
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ long and every instant is charged by the wall clock actually showing then.
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Final, Literal
+from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -525,3 +526,20 @@ PRESETS: Final[dict[str, TariffCalendar]] = {
     "BE-day-night": BELGIAN_DAY_NIGHT,
     "NL-normal-low": DUTCH_NORMAL_LOW,
 }
+
+
+@dataclass(frozen=True)
+class CalendarBook:
+    """Every calendar that can apply to one entity's sessions."""
+
+    entity_versions: list[CalendarVersion]
+    location_versions: dict[UUID, list[CalendarVersion]] = field(default_factory=dict)
+
+    def for_location(self, best_match: UUID | None) -> list[CalendarVersion]:
+        """A session matched to a location with its own calendar uses that one from its first
+        version's validFrom on, and the entity's calendar before."""
+        if best_match is None or best_match not in self.location_versions:
+            return self.entity_versions
+        own = self.location_versions[best_match]
+        since = min(version.valid_from_ms for version in own)
+        return [v for v in self.entity_versions if v.valid_from_ms < since] + own

@@ -70,6 +70,7 @@ async def import_session_file(
                             record=session,
                             claimed_average_power_kw=claimed_kw,
                             now_ms=clock_ms(),
+                            reason="imported",
                         )
                 except ValidationError as error:
                     report.rejected.append((record.line, _validation_message(error)))

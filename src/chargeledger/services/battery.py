@@ -41,5 +41,6 @@ async def set_battery_capacity(
                 to_ms=end_ms,
                 now_ms=now_ms,
                 config=config,
+                reason="batteryCapacity",
             )
     return entity

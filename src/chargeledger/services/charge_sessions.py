@@ -1,6 +1,5 @@
 """Recording sessions measured elsewhere, and reading sessions back page by page."""
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -8,11 +7,12 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chargeledger.charge_sessions.writer import Reason, SessionChangedError, write_session
 from chargeledger.domain.charge_record import ChargeRecord, RecordProblem, check_record
 from chargeledger.domain.cursor import CursorKind
-from chargeledger.domain.location_matching import match_locations
+from chargeledger.domain.session_columns import SessionContent, derive_session
 from chargeledger.domain.signing_keys import TokenKeys
-from chargeledger.domain.tariffs import constant_power_profile, split_energy
+from chargeledger.domain.tariffs import CalendarBook
 from chargeledger.errors import (
     CaptureDisabledError,
     ChargeLedgerError,
@@ -21,9 +21,9 @@ from chargeledger.errors import (
 )
 from chargeledger.services.auth import Principal, entity_of_principal
 from chargeledger.services.entities import get_charging_entity, require_charging
-from chargeledger.services.location_matching import entity_geofences, stored_matches
+from chargeledger.services.location_matching import entity_geofences
 from chargeledger.services.paging import Frame, Page, make_page, resume_after
-from chargeledger.services.tariffs import load_calendar_book, tier_values
+from chargeledger.services.tariffs import load_calendar_book
 from chargeledger.storage import charge_sessions as sessions_repository
 
 # Clocks disagree; a session may end a little after our "now" without being in the future.
@@ -32,46 +32,37 @@ CLOCK_SKEW_TOLERANCE_MS = 5 * 60 * 1000
 
 @dataclass(frozen=True, slots=True)
 class RecordedSession:
-    row: sa.Row[Any]
+    id: UUID
+    record_json: str
     created: bool  # False when the external id was already known (a repeat or a correction)
 
 
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(value, digits)
+# A concurrent request storing or correcting the same external id makes the writer's
+# comparison stale; the whole comparison is made again this many times before giving up.
+_ATTEMPTS = 3
+_NO_CALENDARS = CalendarBook(entity_versions=[])
 
 
-def record_values(record: ChargeRecord) -> dict[str, Any]:
-    """The stored columns a record determines (see storage.charge_sessions.RECORD_COLUMNS)."""
+def record_content(record: ChargeRecord) -> SessionContent:
+    """What a posted or imported record says of its session."""
     energy = record.energy
-    position = record.position
-    return {
-        "start_ms": record.start_ms,
-        "end_ms": record.end_ms,
-        "energy_kwh": None if energy is None else energy.total,
-        "t1_kwh": None if energy is None else energy.t1,
-        "t2_kwh": None if energy is None else energy.t2,
-        "t3_kwh": None if energy is None else energy.t3,
-        "t4_kwh": None if energy is None else energy.t4,
-        "average_power_kw": _round(record.average_power_kw, 3),
-        "soc_start_pct": record.soc_start_pct,
-        "soc_end_pct": record.soc_end_pct,
-        "range_start_km": record.range_start_km,
-        "range_end_km": record.range_end_km,
-        "latitude": None if position is None else position.latitude,
-        "longitude": None if position is None else position.longitude,
-        "position_uncertainty_m": None if position is None else position.uncertainty_m,
-        "address": record.address,
-        "source": "external",
-        "method": "external",
-        "energy_method": None,
-        "energy_uncertainty_kwh": None,
-        "tiers_given": record.tiers_given,
-    }
-
-
-def _same_record(row: sa.Row[Any], values: dict[str, Any]) -> bool:
-    return all(
-        getattr(row, column) == values[column] for column in sessions_repository.RECORD_COLUMNS
+    return SessionContent(
+        start_ms=record.start_ms,
+        end_ms=record.end_ms,
+        energy_kwh=None if energy is None else energy.total,
+        tiers=energy if record.tiers_given else None,
+        tiers_given=record.tiers_given,
+        profile=None,  # only the total is known: spread evenly for the split
+        soc_start_pct=record.soc_start_pct,
+        soc_end_pct=record.soc_end_pct,
+        range_start_km=record.range_start_km,
+        range_end_km=record.range_end_km,
+        position=record.position,
+        address=record.address,
+        source="external",
+        method="external",
+        energy_method=None,
+        energy_uncertainty_kwh=None,
     )
 
 
@@ -84,11 +75,12 @@ async def record_external_session(
     record: ChargeRecord,
     claimed_average_power_kw: float | None,
     now_ms: int,
+    reason: Reason = "posted",
 ) -> RecordedSession:
     """Store a session measured elsewhere, idempotently by its external id.
 
     The same external id again returns the stored session unchanged; different content under
-    it is a correction that replaces the stored values (id and created stay).
+    it is a correction: a new version of the session (id and created stay).
     """
     entity = await get_charging_entity(
         connection, tenant_id=tenant_id, entity_id=entity_id, lock="share"
@@ -108,64 +100,39 @@ async def record_external_session(
             "; ".join(f"{p.field}: {p.detail}" for p in problems),
             errors=[{"name": p.field, "in": "body", "detail": p.detail} for p in problems],
         )
-    values = record_values(record)
-    matches = (
-        []
-        if record.position is None
-        else match_locations(
-            record.position, await entity_geofences(connection, entity_id=entity_id)
-        )
+    geofences = (
+        [] if record.position is None else await entity_geofences(connection, entity_id=entity_id)
     )
-    values["location_matches_json"], values["matched_address"] = stored_matches(matches)
-    if record.energy is not None and not record.tiers_given:
-        # Only the total was given: split it with the calendar, as if at constant power.
-        book = await load_calendar_book(connection, entity_id=entity_id)
-        tiers = split_energy(
-            constant_power_profile(record.start_ms, record.end_ms, record.energy.total),
-            book.for_location(matches[0].geofence.id if matches else None),
-        )
-        values.update(tier_values(tiers), energy_kwh=record.energy.total)
-
-    existing = await sessions_repository.find_by_external_id(
-        connection, entity_id=entity_id, external_id=external_id
+    # The calendars are read only when there is a total to split.
+    book = (
+        await load_calendar_book(connection, entity_id=entity_id)
+        if record.energy is not None and not record.tiers_given
+        else _NO_CALENDARS
     )
-    if existing is None:
-        session_id = uuid.uuid4()
-        inserted = await sessions_repository.insert_if_new_external_id(
-            connection,
-            values={
-                **values,
-                "entity_id": entity_id,
-                "id": session_id,
-                "external_id": external_id,
-                "created_ms": now_ms,
-                "updated_ms": now_ms,
-            },
+    derived = derive_session(record_content(record), geofences=geofences, book=book)
+    for attempt in range(_ATTEMPTS):
+        stored = await sessions_repository.find_by_external_id(
+            connection, entity_id=entity_id, external_id=external_id, for_update=True
         )
-        if inserted:
-            row = await sessions_repository.get_session(
-                connection, entity_id=entity_id, session_id=session_id
+        try:
+            written = await write_session(
+                connection,
+                tenant_id=tenant_id,
+                entity_id=entity_id,
+                stored=stored,
+                derived=derived,
+                reason=reason,
+                now_ms=now_ms,
+                external_id=external_id,
             )
-            assert row is not None
-            return RecordedSession(row=row, created=True)
-        # Another request stored the same external id between our look-up and our insert.
-        existing = await sessions_repository.find_by_external_id(
-            connection, entity_id=entity_id, external_id=external_id
+        except SessionChangedError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+            continue
+        return RecordedSession(
+            id=written.id, record_json=written.record_json, created=stored is None
         )
-        assert existing is not None
-    if _same_record(existing, values):
-        return RecordedSession(row=existing, created=False)
-    await sessions_repository.update_record(
-        connection,
-        entity_id=entity_id,
-        session_id=existing.id,
-        values={**values, "updated_ms": now_ms},
-    )
-    row = await sessions_repository.get_session(
-        connection, entity_id=entity_id, session_id=existing.id
-    )
-    assert row is not None
-    return RecordedSession(row=row, created=False)
+    raise AssertionError("unreachable")
 
 
 async def get_session(

@@ -10,15 +10,16 @@ Everything happens in the caller's transaction with the entity locked, so the re
 the sessions derived from them are committed together: a crash leaves either both or neither.
 """
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.domain.location_matching import match_locations
+from chargeledger.charge_sessions.writer import Reason, remove_session, write_session
 from chargeledger.domain.physical_ranges import MAX_SESSION_DURATION_MS
+from chargeledger.domain.session_columns import SessionContent, derive_session
 from chargeledger.domain.session_detection import (
     DetectedSession,
     DetectorConfig,
@@ -26,15 +27,9 @@ from chargeledger.domain.session_detection import (
     charging_across,
     detect_sessions,
 )
-from chargeledger.domain.tariffs import split_energy
 from chargeledger.services.entities import CHARGING_TYPES
-from chargeledger.services.location_matching import entity_geofences, stored_matches
-from chargeledger.services.tariffs import (
-    CalendarBook,
-    load_calendar_book,
-    tier_values,
-    with_capacity,
-)
+from chargeledger.services.location_matching import entity_geofences
+from chargeledger.services.tariffs import load_calendar_book, with_capacity
 from chargeledger.storage import charge_sessions as sessions_repository
 from chargeledger.storage import detector_state as state_repository
 from chargeledger.storage import ocpp as ocpp_repository
@@ -57,6 +52,7 @@ async def redetect(
     to_ms: int,
     now_ms: int,
     config: DetectorConfig,
+    reason: Reason = "detected",
 ) -> None:
     """Detect the entity's sessions around [from, to] again and store the result.
 
@@ -124,6 +120,7 @@ async def redetect(
         stored=[s for s in stored if s not in held],
         detected=complete,
         now_ms=now_ms,
+        reason=reason,
     )
 
     open_since = None if state is None else state.open_since_ms
@@ -207,80 +204,68 @@ async def _replace(
     stored: Sequence[sa.Row[Any]],
     detected: Sequence[DetectedSession],
     now_ms: int,
+    reason: Reason,
 ) -> None:
     geofences = await entity_geofences(connection, entity_id=entity.id)
     book = await load_calendar_book(connection, entity_id=entity.id)
     unclaimed = {session.id: session for session in stored}
+    written: list[tuple[int, int, UUID]] = []
     for session in detected:
-        values = session_values(session, geofences=geofences, book=book)
         overlapping = [s for s in unclaimed.values() if _overlap_ms(s, session) >= 0]
-        if overlapping:
-            previous = max(overlapping, key=lambda s: _overlap_ms(s, session))
+        previous = max(overlapping, key=lambda s: _overlap_ms(s, session)) if overlapping else None
+        if previous is not None:
             del unclaimed[previous.id]
-            if any(getattr(previous, column) != value for column, value in values.items()):
-                await sessions_repository.update_record(
-                    connection,
-                    entity_id=entity.id,
-                    session_id=previous.id,
-                    values={**values, "updated_ms": now_ms},
-                )
-            continue
-        await sessions_repository.insert_session(
+        result = await write_session(
             connection,
-            values={
-                **values,
-                "entity_id": entity.id,
-                "id": uuid.uuid4(),
-                "external_id": None,
-                "created_ms": now_ms,
-                "updated_ms": now_ms,
-            },
+            tenant_id=entity.tenant_id,
+            entity_id=entity.id,
+            stored=previous,
+            derived=derive_session(detected_content(session), geofences=geofences, book=book),
+            reason=reason,
+            now_ms=now_ms,
         )
-    # Stored sessions the readings no longer support (late data joined or dissolved them).
-    await sessions_repository.delete_sessions(
-        connection, entity_id=entity.id, session_ids=list(unclaimed)
-    )
+        written.append((session.start_ms, session.end_ms, result.id))
+    # Stored sessions the readings no longer support (late data joined or dissolved them):
+    # removed, each naming the sessions now covering its time.
+    for orphan in unclaimed.values():
+        await remove_session(
+            connection,
+            tenant_id=entity.tenant_id,
+            stored=orphan,
+            reason=reason,
+            replaced_by=[
+                session_id
+                for start_ms, end_ms, session_id in written
+                if min(end_ms, orphan.end_ms) - max(start_ms, orphan.start_ms) >= 0
+            ],
+            now_ms=now_ms,
+        )
 
 
-def session_values(
+def detected_content(
     session: DetectedSession,
     *,
-    geofences: Sequence[Any],
-    book: CalendarBook,
     source: str = "readings",
     method: str | None = None,
-) -> dict[str, Any]:
-    """The stored columns of a computed session: matched, split, averaged."""
-    matches = [] if session.position is None else match_locations(session.position, geofences)
-    matches_json, matched_address = stored_matches(matches)
-    best = matches[0].geofence.id if matches else None
-    tiers = (
-        None
-        if session.energy_kwh is None
-        else split_energy(session.profile, book.for_location(best))
+    id_tag: str | None = None,
+) -> SessionContent:
+    """What the detector (or an OCPP transaction, measured the same way) knows of a session."""
+    return SessionContent(
+        start_ms=session.start_ms,
+        end_ms=session.end_ms,
+        energy_kwh=session.energy_kwh,
+        tiers=None,
+        tiers_given=False,
+        profile=session.profile,
+        soc_start_pct=session.soc_start_pct,
+        soc_end_pct=session.soc_end_pct,
+        range_start_km=session.range_start_km,
+        range_end_km=session.range_end_km,
+        position=session.position,
+        address=None,
+        source=source,
+        method=session.method.value if method is None else method,
+        energy_method=None if session.energy_method is None else session.energy_method.value,
+        energy_uncertainty_kwh=session.energy_uncertainty_kwh,
+        id_tag=id_tag,
     )
-    energy_values = tier_values(tiers)
-    hours = (session.end_ms - session.start_ms) / 3_600_000
-    energy_kwh = energy_values["energy_kwh"]
-    position = session.position
-    return {
-        "start_ms": session.start_ms,
-        "end_ms": session.end_ms,
-        **energy_values,
-        "average_power_kw": None if energy_kwh is None else round(energy_kwh / hours, 3),
-        "soc_start_pct": session.soc_start_pct,
-        "soc_end_pct": session.soc_end_pct,
-        "range_start_km": session.range_start_km,
-        "range_end_km": session.range_end_km,
-        "latitude": None if position is None else position.latitude,
-        "longitude": None if position is None else position.longitude,
-        "position_uncertainty_m": None if position is None else position.uncertainty_m,
-        "address": None,
-        "location_matches_json": matches_json,
-        "matched_address": matched_address,
-        "source": source,
-        "method": session.method.value if method is None else method,
-        "energy_method": None if session.energy_method is None else session.energy_method.value,
-        "energy_uncertainty_kwh": session.energy_uncertainty_kwh,
-        "tiers_given": False,
-    }

@@ -1,14 +1,15 @@
 """Keeping each session's locationMatches in step with its entity's configured locations."""
 
-from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.domain.location_matching import Geofence, LocationMatch, Position, match_positions
+from chargeledger.charge_sessions.writer import write_session
+from chargeledger.domain.location_matching import Geofence
+from chargeledger.domain.session_columns import derive_session, stored_content
+from chargeledger.domain.tariffs import CalendarBook
 from chargeledger.storage import charge_sessions as sessions_repository
 from chargeledger.storage import locations as locations_repository
 
@@ -29,32 +30,26 @@ async def entity_geofences(connection: AsyncConnection, *, entity_id: UUID) -> l
     return [geofence_from_row(row) for row in rows]
 
 
-def stored_matches(matches: Sequence[LocationMatch]) -> tuple[str, str | None]:
-    """The serialized locationMatches and the best match's address, as sessions store them."""
-    serialized = orjson.dumps(
-        [
-            {
-                "accuracy": match.accuracy,
-                "location": {"id": str(match.geofence.id), "label": match.geofence.label},
-            }
-            for match in matches
-        ]
-    ).decode()
-    return serialized, matches[0].geofence.address if matches else None
-
-
-async def rematch_entity_sessions(connection: AsyncConnection, *, entity_id: UUID) -> int:
-    """Recompute every positioned session's matches after the entity's locations changed."""
-    geofences = await entity_geofences(connection, entity_id=entity_id)
-    sessions = await sessions_repository.positioned_sessions(connection, entity_id=entity_id)
-    positions = [Position(lat, lon, uncertainty) for _, lat, lon, uncertainty in sessions]
-    all_matches = match_positions(positions, geofences)
-    await sessions_repository.update_matches(
-        connection,
-        entity_id=entity_id,
-        matches=(
-            (session[0], *stored_matches(matches))
-            for session, matches in zip(sessions, all_matches, strict=True)
-        ),
-    )
+async def rematch_entity_sessions(
+    connection: AsyncConnection, *, entity: sa.Row[Any], now_ms: int
+) -> int:
+    """Match every positioned session again after the entity's locations changed. Their
+    t1..t4 stay here: where a location's own calendar now applies, the caller splits again."""
+    geofences = await entity_geofences(connection, entity_id=entity.id)
+    sessions = await sessions_repository.positioned_sessions(connection, entity_id=entity.id)
+    no_calendars = CalendarBook(entity_versions=[])
+    for session in sessions:
+        await write_session(
+            connection,
+            tenant_id=entity.tenant_id,
+            entity_id=entity.id,
+            stored=session,
+            derived=derive_session(
+                stored_content(session._mapping, profile=None, keep_split=True),
+                geofences=geofences,
+                book=no_calendars,  # not consulted: the split is kept
+            ),
+            reason="rematched",
+            now_ms=now_ms,
+        )
     return len(sessions)

@@ -147,7 +147,7 @@ async def _locations_changed(
 ) -> None:
     """Match every stored session again; where locations carry their own tariff calendars, a
     session's best match decides its calendar, so its t1..t4 are split again too."""
-    await rematch_entity_sessions(connection, entity_id=entity.id)
+    await rematch_entity_sessions(connection, entity=entity, now_ms=now_ms)
     has_location_calendars = bool(
         await calendars_repository.location_versions(connection, entity_id=entity.id)
     )

@@ -19,6 +19,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chargeledger.charge_sessions.writer import Reason, remove_session, write_session
 from chargeledger.domain.location_matching import Position
 from chargeledger.domain.meter_evidence import EvidenceAssessment, assess
 from chargeledger.domain.meter_values import (
@@ -29,6 +30,7 @@ from chargeledger.domain.meter_values import (
     within_ranges,
 )
 from chargeledger.domain.ocmf import load_public_key
+from chargeledger.domain.session_columns import derive_session
 from chargeledger.domain.session_detection import (
     DetectedSession,
     DetectionMethod,
@@ -36,7 +38,7 @@ from chargeledger.domain.session_detection import (
     Reading,
     measure_energy,
 )
-from chargeledger.services.detection import session_values
+from chargeledger.services.detection import detected_content
 from chargeledger.services.location_matching import entity_geofences
 from chargeledger.services.tariffs import load_calendar_book
 from chargeledger.storage import charge_sessions as sessions_repository
@@ -479,10 +481,30 @@ async def reassess_evidence(
             connection, transaction_id=transaction_id
         )
         assert transaction is not None
-        session_id = await _upsert_session(connection, entity, transaction, config, now_ms)
+        session_id = await _upsert_session(
+            connection, entity, transaction, config, now_ms, reason="evidence"
+        )
         await ocpp_repository.update_transaction(
             connection, transaction_id=transaction_id, needs_session=False, session_id=session_id
         )
+
+
+async def rederive_transaction_session(
+    connection: AsyncConnection,
+    *,
+    entity: sa.Row[Any],
+    session: sa.Row[Any],
+    config: DetectorConfig,
+    now_ms: int,
+) -> None:
+    """Derive an OCPP session again from its transaction (its calendar changed): measured
+    from the transaction's own meter values, as when it was made. The caller holds the
+    entity lock."""
+    transaction = await ocpp_repository.transaction_of_session(
+        connection, entity_id=entity.id, session_id=session.id
+    )
+    if transaction is not None:
+        await _upsert_session(connection, entity, transaction, config, now_ms, reason="resplit")
 
 
 async def _upsert_session(
@@ -491,6 +513,7 @@ async def _upsert_session(
     transaction: sa.Row[Any],
     config: DetectorConfig,
     now_ms: int,
+    reason: Reason = "ocpp",
 ) -> UUID | None:
     external_id = f"ocpp:{transaction.id}"
     existing = await sessions_repository.find_by_external_id(
@@ -513,8 +536,14 @@ async def _upsert_session(
     energy_kwh = measured.energy_kwh
     if energy_kwh is not None and round(energy_kwh, 6) < MIN_SESSION_ENERGY_KWH:
         if existing is not None:
-            await sessions_repository.delete_sessions(
-                connection, entity_id=entity.id, session_ids=[existing.id]
+            # Plugged in but never charged after all (a correction of its meter values).
+            await remove_session(
+                connection,
+                tenant_id=entity.tenant_id,
+                stored=existing,
+                reason="belowMinimumEnergy",
+                replaced_by=[],
+                now_ms=now_ms,
             )
         return None  # plugged in but never charged: not a charge session
     soc = [sample.soc_pct for sample in samples if sample.soc_pct is not None]
@@ -534,38 +563,30 @@ async def _upsert_session(
         reading_count=len(readings),
         energy_uncertainty_kwh=measured.uncertainty_kwh,
     )
-    values = session_values(
-        detected,
+    derived = derive_session(
+        detected_content(
+            detected,
+            source="ocpp",
+            method="ocppTimeout" if transaction.status == "timed-out" else "ocpp",
+            id_tag=transaction.id_tag,
+        ),
         geofences=await entity_geofences(connection, entity_id=entity.id),
         book=await load_calendar_book(connection, entity_id=entity.id),
-        source="ocpp",
-        method="ocppTimeout" if transaction.status == "timed-out" else "ocpp",
     )
-    assessment = await _assess_evidence(connection, entity.id, transaction, values["energy_kwh"])
-    values["id_tag"] = transaction.id_tag
-    values["meter_evidence"] = None if assessment is None else assessment.status.value
-    if existing is None:
-        session_id = uuid.uuid4()
-        await sessions_repository.insert_session(
-            connection,
-            values={
-                **values,
-                "entity_id": entity.id,
-                "id": session_id,
-                "external_id": external_id,
-                "created_ms": now_ms,
-                "updated_ms": now_ms,
-            },
-        )
-        return session_id
-    if any(getattr(existing, column) != value for column, value in values.items()):
-        await sessions_repository.update_record(
-            connection,
-            entity_id=entity.id,
-            session_id=existing.id,
-            values={**values, "updated_ms": now_ms},
-        )
-    return UUID(str(existing.id))
+    # The signed values are compared with the energy as stored (split and rounded).
+    assessment = await _assess_evidence(connection, entity.id, transaction, derived.energy_kwh)
+    derived = derived.with_evidence(None if assessment is None else assessment.status.value)
+    written = await write_session(
+        connection,
+        tenant_id=entity.tenant_id,
+        entity_id=entity.id,
+        stored=existing,
+        derived=derived,
+        reason=reason,
+        now_ms=now_ms,
+        external_id=external_id,
+    )
+    return written.id
 
 
 async def _assess_evidence(

@@ -192,7 +192,13 @@ async def _walk(
             else:
                 end, overlap = cursor + window_ms, min(CUT_OVERLAP_MS, window_ms // 2)
         await redetect(
-            connection, entity=entity, from_ms=cursor, to_ms=end, now_ms=now_ms, config=config
+            connection,
+            entity=entity,
+            from_ms=cursor,
+            to_ms=end,
+            now_ms=now_ms,
+            config=config,
+            reason="redetected",
         )
         windows += 1
         if on_progress is not None:

@@ -2,7 +2,8 @@
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -10,62 +11,44 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.domain.charge_record import TieredEnergyKwh
-from chargeledger.domain.session_detection import DetectorConfig, measure_energy
+from chargeledger.charge_sessions.writer import write_session
+from chargeledger.domain.session_columns import derive_session, stored_content
+from chargeledger.domain.session_detection import DetectorConfig
 from chargeledger.domain.tariffs import (
+    CalendarBook,
     CalendarVersion,
-    EnergyInterval,
     TariffCalendar,
     UnsplittableProfileError,
     calendar_from_dict,
     calendar_to_dict,
-    constant_power_profile,
-    split_energy,
 )
 from chargeledger.errors import location_not_found
 from chargeledger.services.entities import get_entity
+from chargeledger.services.location_matching import entity_geofences
 from chargeledger.storage import charge_sessions as sessions_repository
 from chargeledger.storage import locations as locations_repository
-from chargeledger.storage import readings as readings_repository
 from chargeledger.storage import tariff_calendars as calendars_repository
 
 
 def version_from_row(row: sa.Row[Any]) -> CalendarVersion:
-    return CalendarVersion(
-        valid_from_ms=row.valid_from_ms,
-        calendar=calendar_from_dict(orjson.loads(row.definition_json)),
-    )
+    return CalendarVersion(valid_from_ms=row.valid_from_ms, calendar=_parsed(row.definition_json))
 
 
-@dataclass(frozen=True)
-class CalendarBook:
-    """Every calendar that can apply to one entity's sessions."""
-
-    entity_versions: list[CalendarVersion]
-    location_versions: dict[UUID, list[CalendarVersion]] = field(default_factory=dict)
-
-    def for_location(self, best_match: UUID | None) -> list[CalendarVersion]:
-        """A session matched to a location with its own calendar uses that one from its first
-        version's validFrom on, and the entity's calendar before."""
-        if best_match is None or best_match not in self.location_versions:
-            return self.entity_versions
-        own = self.location_versions[best_match]
-        since = min(version.valid_from_ms for version in own)
-        return [v for v in self.entity_versions if v.valid_from_ms < since] + own
+@lru_cache(maxsize=4096)
+def _parsed(definition_json: str) -> TariffCalendar:
+    # Calendars are immutable values and every split reads its entity's: parsed once each.
+    return calendar_from_dict(orjson.loads(definition_json))
 
 
 async def load_calendar_book(connection: AsyncConnection, *, entity_id: UUID) -> CalendarBook:
-    entity_rows = await calendars_repository.versions(
-        connection, entity_id=entity_id, location_id=None
-    )
-    by_location = await calendars_repository.location_versions(connection, entity_id=entity_id)
-    return CalendarBook(
-        entity_versions=[version_from_row(row) for row in entity_rows],
-        location_versions={
-            location_id: [version_from_row(row) for row in rows]
-            for location_id, rows in by_location.items()
-        },
-    )
+    entity_versions: list[CalendarVersion] = []
+    location_versions: dict[UUID, list[CalendarVersion]] = {}
+    for row in await calendars_repository.all_versions(connection, entity_id=entity_id):
+        if row.location_id is None:
+            entity_versions.append(version_from_row(row))
+        else:
+            location_versions.setdefault(row.location_id, []).append(version_from_row(row))
+    return CalendarBook(entity_versions=entity_versions, location_versions=location_versions)
 
 
 async def _check_location(
@@ -78,11 +61,6 @@ async def _check_location(
         is None
     ):
         raise location_not_found(location_id)
-
-
-def best_match_id(location_matches_json: str) -> UUID | None:
-    matches = orjson.loads(location_matches_json)
-    return UUID(matches[0]["location"]["id"]) if matches else None
 
 
 async def put_calendar(
@@ -132,21 +110,6 @@ async def calendar_versions(
     )
 
 
-async def session_profile(
-    connection: AsyncConnection, *, session: sa.Row[Any], config: DetectorConfig
-) -> Sequence[EnergyInterval]:
-    """The energy-over-time of a posted or OCPP session, as its tariff split needs it: an OCPP
-    transaction's meter values, from its start to its stop; a posted total spread evenly.
-    (Sessions from readings are split by the detector, which knows where in their edge
-    intervals the energy lies.)"""
-    if session.source == "external" or session.energy_method is None:
-        return constant_power_profile(session.start_ms, session.end_ms, session.energy_kwh)
-    readings = await readings_repository.domain_readings_between(
-        connection, entity_id=session.entity_id, from_ms=session.start_ms, to_ms=session.end_ms
-    )
-    return measure_energy(readings, config).profile
-
-
 async def resplit_sessions(
     connection: AsyncConnection,
     *,
@@ -155,14 +118,14 @@ async def resplit_sessions(
     config: DetectorConfig,
     now_ms: int,
 ) -> int:
-    """Recompute t1..t4 of every session whose registers come from a calendar (not given by
-    the sender) and that ends after the instant. Totals stay; only the split changes.
-    Sessions from readings are detected again, which splits them with the new calendar."""
-    # services.detection imports this module for the calendar book: imported here, not above.
+    """Split t1..t4 again of every session whose registers come from a calendar (not given by
+    the sender) and that ends after the instant; totals stay. Each is derived again from its
+    source: sessions from readings are detected again, OCPP sessions measured again from their
+    transaction's meter values, posted totals spread evenly as when they were posted."""
+    # Both import this module for the calendar book: imported here, not above.
     from chargeledger.services.detection import redetect
+    from chargeledger.services.ocpp import rederive_transaction_session
 
-    book = await load_calendar_book(connection, entity_id=entity.id)
-    capacity_config = with_capacity(config, entity.battery_capacity_kwh)
     sessions = await sessions_repository.with_computed_tiers(
         connection, entity_id=entity.id, ending_after_ms=ending_after_ms
     )
@@ -175,38 +138,36 @@ async def resplit_sessions(
             to_ms=max(session.end_ms for session in detected),
             now_ms=now_ms,
             config=config,
+            reason="resplit",
         )
+    book = await load_calendar_book(connection, entity_id=entity.id)
+    geofences = await entity_geofences(connection, entity_id=entity.id)
     for session in sessions:
         if session.source == "readings":
             continue
+        if session.source == "ocpp":
+            await rederive_transaction_session(
+                connection, entity=entity, session=session, config=config, now_ms=now_ms
+            )
+            continue
         try:
-            tiers = split_energy(
-                await session_profile(connection, session=session, config=capacity_config),
-                book.for_location(best_match_id(session.location_matches_json)),
+            derived = derive_session(
+                stored_content(session._mapping, profile=None), geofences=geofences, book=book
             )
         except UnsplittableProfileError:
             # Stored before the physical ranges held (1e20 kWh on a single-register meter):
             # it keeps the split it has rather than fail the calendar for every session.
             continue
-        values = tier_values(tiers)
-        if session.source == "external":
-            values["energy_kwh"] = session.energy_kwh  # the sender's total stays exactly as given
-        await sessions_repository.update_record(
-            connection, entity_id=entity.id, session_id=session.id, values=values
+        await write_session(
+            connection,
+            tenant_id=entity.tenant_id,
+            entity_id=entity.id,
+            stored=session,
+            derived=derived,
+            reason="resplit",
+            now_ms=now_ms,
         )
     return len(sessions)
-
-
-def tier_values(tiers: TieredEnergyKwh | None) -> dict[str, float | None]:
-    if tiers is None:
-        return dict.fromkeys(("energy_kwh", "t1_kwh", "t2_kwh", "t3_kwh", "t4_kwh"))
-    return {
-        "energy_kwh": tiers.total,
-        "t1_kwh": tiers.t1,
-        "t2_kwh": tiers.t2,
-        "t3_kwh": tiers.t3,
-        "t4_kwh": tiers.t4,
-    }
 
 
 def with_capacity(config: DetectorConfig, capacity_kwh: float | None) -> DetectorConfig:

@@ -1,15 +1,20 @@
-"""Charge sessions: keyset pages by (start, id) within one entity, idempotent upserts."""
+"""Charge sessions: keyset pages by (start, id) within one entity; the statements of the one
+writer (charge_sessions/writer.py), which alone inserts, updates and deletes sessions."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.domain.record_json import charge_record_json
 from chargeledger.storage.dialect import insert_on_conflict
-from chargeledger.storage.tables import api_clients, charge_sessions, entities
+from chargeledger.storage.tables import (
+    api_clients,
+    charge_session_versions,
+    charge_sessions,
+    entities,
+)
 
 # The columns a client supplies (or a detector computes); a correction replaces exactly these.
 RECORD_COLUMNS: tuple[str, ...] = (
@@ -33,39 +38,22 @@ RECORD_COLUMNS: tuple[str, ...] = (
 )
 
 
+# Built once: every posted session looks its external id up.
+_BY_EXTERNAL_ID = sa.select(charge_sessions).where(
+    charge_sessions.c.entity_id == sa.bindparam("entity_id"),
+    charge_sessions.c.external_id == sa.bindparam("external_id"),
+)
+_BY_EXTERNAL_ID_FOR_UPDATE = _BY_EXTERNAL_ID.with_for_update()
+
+
 async def find_by_external_id(
-    connection: AsyncConnection, *, entity_id: UUID, external_id: str
+    connection: AsyncConnection, *, entity_id: UUID, external_id: str, for_update: bool = False
 ) -> sa.Row[Any] | None:
-    result = await connection.execute(
-        sa.select(charge_sessions).where(
-            charge_sessions.c.entity_id == entity_id,
-            charge_sessions.c.external_id == external_id,
-        )
-    )
-    return result.first()
-
-
-async def insert_if_new_external_id(connection: AsyncConnection, *, values: dict[str, Any]) -> bool:
-    """Insert unless the entity already has a session with that external id (True if inserted)."""
-    insert = insert_on_conflict(connection, charge_sessions).values(**values)
-    result = await connection.execute(
-        insert.on_conflict_do_nothing(index_elements=["entity_id", "external_id"])
-    )
-    if result.rowcount > 0:
-        await rebuild_records(connection, entity_id=values["entity_id"], session_ids=[values["id"]])
-        return True
-    return False
-
-
-async def update_record(
-    connection: AsyncConnection, *, entity_id: UUID, session_id: UUID, values: dict[str, Any]
-) -> None:
-    await connection.execute(
-        sa.update(charge_sessions)
-        .where(charge_sessions.c.entity_id == entity_id, charge_sessions.c.id == session_id)
-        .values(**values)
-    )
-    await rebuild_records(connection, entity_id=entity_id, session_ids=[session_id])
+    """The entity's session with this external id; `for_update` locks it (PostgreSQL) so that
+    the caller's comparison stays true until it writes."""
+    query = _BY_EXTERNAL_ID_FOR_UPDATE if for_update else _BY_EXTERNAL_ID
+    parameters = {"entity_id": entity_id, "external_id": external_id}
+    return (await connection.execute(query, parameters)).first()
 
 
 async def get_session(
@@ -138,53 +126,17 @@ async def list_page(
 
 async def positioned_sessions(
     connection: AsyncConnection, *, entity_id: UUID
-) -> list[tuple[UUID, float, float, float | None]]:
-    """(id, latitude, longitude, uncertainty) of every session of the entity that has
-    coordinates: those whose matches change when the entity's locations do."""
+) -> Sequence[sa.Row[Any]]:
+    """Every session of the entity that has coordinates: those whose matches change when the
+    entity's locations do."""
     result = await connection.execute(
-        sa.select(
-            charge_sessions.c.id,
-            charge_sessions.c.latitude,
-            charge_sessions.c.longitude,
-            charge_sessions.c.position_uncertainty_m,
-        ).where(
+        sa.select(charge_sessions).where(
             charge_sessions.c.entity_id == entity_id,
             charge_sessions.c.latitude.is_not(None),
             charge_sessions.c.longitude.is_not(None),
         )
     )
-    return [(row.id, row.latitude, row.longitude, row.position_uncertainty_m) for row in result]
-
-
-async def update_matches(
-    connection: AsyncConnection,
-    *,
-    entity_id: UUID,
-    matches: Iterable[tuple[UUID, str, str | None]],
-) -> None:
-    """Store recomputed (session id, locationMatches JSON, best match's address) triples."""
-    triples = list(matches)
-    rows = [
-        {"b_id": session_id, "b_matches": matches_json, "b_address": address}
-        for session_id, matches_json, address in triples
-    ]
-    if not rows:
-        return
-    statement = (
-        sa.update(charge_sessions)
-        .where(
-            charge_sessions.c.entity_id == entity_id,
-            charge_sessions.c.id == sa.bindparam("b_id"),
-        )
-        .values(
-            location_matches_json=sa.bindparam("b_matches"),
-            matched_address=sa.bindparam("b_address"),
-        )
-    )
-    await connection.execute(statement, rows)
-    await rebuild_records(
-        connection, entity_id=entity_id, session_ids=[triple[0] for triple in triples]
-    )
+    return result.all()
 
 
 async def detected_overlapping(
@@ -202,51 +154,6 @@ async def detected_overlapping(
         .order_by(charge_sessions.c.start_ms, charge_sessions.c.id)
     )
     return result.all()
-
-
-async def insert_session(connection: AsyncConnection, *, values: dict[str, Any]) -> None:
-    await connection.execute(sa.insert(charge_sessions).values(**values))
-    await rebuild_records(connection, entity_id=values["entity_id"], session_ids=[values["id"]])
-
-
-_REBUILD_BATCH = 500
-
-
-async def rebuild_records(
-    connection: AsyncConnection, *, entity_id: UUID, session_ids: Sequence[UUID]
-) -> None:
-    """Rebuild the stored record JSON of these sessions from their columns: every write of a
-    session ends here, so what is served is always what is stored."""
-    for first in range(0, len(session_ids), _REBUILD_BATCH):
-        chunk = list(session_ids[first : first + _REBUILD_BATCH])
-        result = await connection.execute(
-            sa.select(charge_sessions).where(
-                charge_sessions.c.entity_id == entity_id, charge_sessions.c.id.in_(chunk)
-            )
-        )
-        rows = [{"b_id": row.id, "b_record": charge_record_json(row._asdict())} for row in result]
-        if rows:
-            await connection.execute(
-                sa.update(charge_sessions)
-                .where(
-                    charge_sessions.c.entity_id == entity_id,
-                    charge_sessions.c.id == sa.bindparam("b_id"),
-                )
-                .values(record_json=sa.bindparam("b_record")),
-                rows,
-            )
-
-
-async def delete_sessions(
-    connection: AsyncConnection, *, entity_id: UUID, session_ids: Sequence[UUID]
-) -> None:
-    if session_ids:
-        await connection.execute(
-            sa.delete(charge_sessions).where(
-                charge_sessions.c.entity_id == entity_id,
-                charge_sessions.c.id.in_(list(session_ids)),
-            )
-        )
 
 
 async def with_computed_tiers(
@@ -281,31 +188,6 @@ async def detected_spans_measured_by(
         )
     )
     return [(row.start_ms, row.end_ms) for row in result]
-
-
-async def list_page_by_offset(
-    connection: AsyncConnection,
-    *,
-    entity_id: UUID,
-    frame_start_ms: int,
-    frame_end_ms: int,
-    offset: int,
-    limit: int,
-) -> Sequence[sa.Row[Any]]:
-    """The usual OFFSET/LIMIT paging, for the benchmark's comparison only: the database
-    reads and throws away `offset` rows, so deep pages cost more and more."""
-    result = await connection.execute(
-        sa.select(charge_sessions)
-        .where(
-            charge_sessions.c.entity_id == entity_id,
-            charge_sessions.c.start_ms >= frame_start_ms,
-            charge_sessions.c.start_ms < frame_end_ms,
-        )
-        .order_by(charge_sessions.c.start_ms, charge_sessions.c.id)
-        .offset(offset)
-        .limit(limit)
-    )
-    return result.all()
 
 
 async def detected_time_span(
@@ -354,3 +236,64 @@ async def detected_counts(
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
+
+
+_INSERT = sa.insert(charge_sessions)
+_INSERT_NEW_EXTERNAL_ID: dict[str, Any] = {}
+
+
+async def insert_row(connection: AsyncConnection, *, values: dict[str, Any]) -> bool:
+    """Insert a session; False (nothing written) when its external id is already stored."""
+    if values.get("external_id") is None:
+        await connection.execute(_INSERT, values)
+        return True
+    dialect = connection.dialect.name
+    statement = _INSERT_NEW_EXTERNAL_ID.get(dialect)
+    if statement is None:
+        statement = _INSERT_NEW_EXTERNAL_ID[dialect] = insert_on_conflict(
+            connection, charge_sessions
+        ).on_conflict_do_nothing(index_elements=["entity_id", "external_id"])
+    result = await connection.execute(statement, values)
+    return bool(result.rowcount)
+
+
+async def update_row(
+    connection: AsyncConnection,
+    *,
+    entity_id: UUID,
+    session_id: UUID,
+    expected_version: int,
+    values: dict[str, Any],
+) -> bool:
+    """Update a session that is still at `expected_version`; False when it is not (another
+    transaction changed it since it was read)."""
+    result = await connection.execute(
+        sa.update(charge_sessions)
+        .where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.id == session_id,
+            charge_sessions.c.version == expected_version,
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def delete_row(
+    connection: AsyncConnection, *, entity_id: UUID, session_id: UUID, expected_version: int
+) -> bool:
+    result = await connection.execute(
+        sa.delete(charge_sessions).where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.id == session_id,
+            charge_sessions.c.version == expected_version,
+        )
+    )
+    return bool(result.rowcount)
+
+
+_INSERT_VERSION = sa.insert(charge_session_versions)
+
+
+async def insert_version(connection: AsyncConnection, *, values: dict[str, Any]) -> None:
+    await connection.execute(_INSERT_VERSION, values)

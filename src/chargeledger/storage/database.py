@@ -1,6 +1,6 @@
 """Engines and transactions for SQLite (default) and PostgreSQL."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
@@ -108,6 +108,7 @@ class Database:
         self.engine = create_async_engine(self.url, hide_parameters=True, **options)
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, busy_timeout_s=busy_timeout_s)
+        _track_savepoints(self.engine)
         # PostgreSQL reads run each statement in its own snapshot, with no BEGIN and COMMIT
         # round trips around them: no read here needs two statements to agree (keyset pages
         # do not). SQLite's BEGIN costs nothing and keeps WAL readers on one snapshot.
@@ -134,19 +135,111 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that commits when the block ends and rolls back if it raises."""
+        """A transaction that commits when the block ends and rolls back if it raises.
+
+        Work registered with `before_commit` runs last inside the transaction (the events a
+        block recorded get their sequence numbers there), `after_commit` once it committed.
+        """
         connecting = True
+        after: list[Callable[[], None]] = []
         try:
             async with self.engine.connect() as connection:
                 await connection.execution_options(**{_WRITE_OPTION: True})
-                async with connection.begin():
-                    connecting = False
-                    yield connection
+                try:
+                    async with connection.begin():
+                        connecting = False
+                        yield connection
+                        await run_before_commit(connection)
+                        after = connection.info.pop(_AFTER_COMMIT, [])
+                finally:
+                    # connection.info outlives the checkout (it is the pooled connection's):
+                    # nothing registered by this block may leak into the next one.
+                    forget_transaction_state(connection)
         except Exception as error:
             _raise_unavailable_or_again(error, connecting=connecting)
+        for callback in after:
+            callback()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+_BEFORE_COMMIT = "chargeledger_before_commit"
+_AFTER_COMMIT = "chargeledger_after_commit"
+_LISTS = "chargeledger_transaction_lists"
+_SAVEPOINT_MARKS = "chargeledger_savepoint_marks"
+
+BeforeCommit = Callable[[AsyncConnection], Awaitable[None]]
+
+
+def before_commit(connection: AsyncConnection, key: str, work: BeforeCommit) -> None:
+    """Run `work` at the end of this transaction, once per key however often registered."""
+    connection.info.setdefault(_BEFORE_COMMIT, {}).setdefault(key, work)
+
+
+def after_commit(connection: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Call `callback` (no I/O, it cannot fail the transaction) once it has committed."""
+    connection.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def transaction_list(connection: AsyncConnection, key: str) -> list[Any]:
+    """A list kept with the current transaction: what is appended inside a savepoint that
+    rolls back is dropped with it (an import's rejected row records no event), and the list
+    is gone when the transaction ends."""
+    info = connection.info
+    info.setdefault(_LISTS, set()).add(key)
+    items: list[Any] = info.setdefault(key, [])
+    return items
+
+
+def forget_transaction_state(connection: AsyncConnection) -> None:
+    """Drop everything kept with the transaction (a caller that rolled back its own)."""
+    sync = connection.sync_connection
+    if sync is None or sync.closed or sync.invalidated:
+        # Its DBAPI connection is gone and the info with it; touching `info` now would
+        # reconnect, with I/O outside the driver's context.
+        return
+    info = connection.info
+    for key in info.pop(_LISTS, set()):
+        info.pop(key, None)
+    for key in (_BEFORE_COMMIT, _AFTER_COMMIT, _SAVEPOINT_MARKS):
+        info.pop(key, None)
+
+
+def _track_savepoints(engine: AsyncEngine) -> None:
+    @sa.event.listens_for(engine.sync_engine, "savepoint")
+    def _on_savepoint(connection: sa.Connection, name: str) -> None:
+        info = connection.info
+        lengths = {key: len(info.get(key, ())) for key in info.get(_LISTS, ())}
+        info.setdefault(_SAVEPOINT_MARKS, []).append((name, lengths))
+
+    @sa.event.listens_for(engine.sync_engine, "rollback_savepoint")
+    def _on_rollback(connection: sa.Connection, name: str, _context: Any) -> None:
+        lengths = _pop_mark(connection.info, name)
+        for key in connection.info.get(_LISTS, ()):
+            # A list first used inside the savepoint had nothing before it.
+            del connection.info[key][lengths.get(key, 0) :]
+
+    @sa.event.listens_for(engine.sync_engine, "release_savepoint")
+    def _on_release(connection: sa.Connection, name: str, _context: Any) -> None:
+        _pop_mark(connection.info, name)
+
+
+def _pop_mark(info: dict[Any, Any], name: str) -> dict[str, int]:
+    marks = info.get(_SAVEPOINT_MARKS, [])
+    while marks:
+        mark_name, lengths = marks.pop()
+        if mark_name == name:
+            return dict(lengths)
+    return {}
+
+
+async def run_before_commit(connection: AsyncConnection) -> None:
+    """What `write()` does before committing; a caller that owns its own transaction (a test
+    on a connection rolled back at the end) calls it before it looks at the results."""
+    pending: dict[str, BeforeCommit] = connection.info.pop(_BEFORE_COMMIT, {})
+    for work in pending.values():
+        await work(connection)
 
 
 def _raise_unavailable_or_again(error: Exception, *, connecting: bool) -> NoReturn:

@@ -14,6 +14,17 @@ async def insert_entity(connection: AsyncConnection, **values: Any) -> None:
     await connection.execute(sa.insert(entities).values(**values))
 
 
+# Built once (every write of a session reads its entity), one per lock mode.
+_ENTITY = sa.select(entities).where(
+    entities.c.id == sa.bindparam("entity_id"), entities.c.tenant_id == sa.bindparam("tenant_id")
+)
+_ENTITY_OF_TENANT: dict[str | None, sa.Select[Any]] = {
+    None: _ENTITY,
+    "share": _ENTITY.with_for_update(read=True),
+    "update": _ENTITY.with_for_update(),
+}
+
+
 async def get_entity(
     connection: AsyncConnection,
     *,
@@ -27,10 +38,11 @@ async def get_entity(
     every session depends on (locations), "share" while adding a session, so a session is
     never matched against locations that are being changed underneath it.
     """
-    query = sa.select(entities).where(entities.c.id == entity_id, entities.c.tenant_id == tenant_id)
-    if lock is not None:
-        query = query.with_for_update(read=lock == "share")
-    return (await connection.execute(query)).first()
+    parameters = {"entity_id": entity_id, "tenant_id": tenant_id}
+    row: sa.Row[Any] | None = (
+        await connection.execute(_ENTITY_OF_TENANT[lock], parameters)
+    ).first()
+    return row
 
 
 async def get_entity_any_tenant(

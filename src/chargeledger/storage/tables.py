@@ -123,6 +123,9 @@ charge_sessions = sa.Table(
     # The record as the API serves it, rebuilt whenever the row changes (domain/record_json):
     # pages are these spliced together, with no per-record work when reading.
     sa.Column("record_json", sa.Text, nullable=False, server_default=""),
+    # The number of its newest row in charge_session_versions; only the one writer
+    # (charge_sessions/writer.py) changes a session, and only from the version it compared with.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.UniqueConstraint("entity_id", "external_id"),
     sa.Index(None, "entity_id", "start_ms", "id", unique=True),  # keyset paging by start, id
 )
@@ -294,4 +297,118 @@ ocpp_meter_samples = sa.Table(
     sa.Column("energy_kwh", sa.Double, nullable=True),
     sa.Column("power_kw", sa.Double, nullable=True),
     sa.Column("soc_pct", sa.Double, nullable=True),
+)
+
+# Every state a charge session has had, oldest first: the record as it was served, why it
+# changed and who changed it. A session a re-derivation removed keeps its rows here; its last
+# version (change "removed") names the sessions that replaced it.
+charge_session_versions = sa.Table(
+    "charge_session_versions",
+    metadata,
+    sa.Column("entity_id", sa.Uuid, primary_key=True),
+    sa.Column("session_id", sa.Uuid, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("recorded_ms", sa.BigInteger, nullable=False),
+    # created, updated or removed
+    sa.Column("change", sa.String(16), nullable=False),
+    # Why: posted, imported, detected, ocpp, resplit, rematched, redetected, evidence, ...
+    sa.Column("reason", sa.String(32), nullable=False),
+    # Which channel wrote it: external, readings, ocpp
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("record_json", sa.Text, nullable=False),
+    # removed: the ids (JSON list) of the sessions that took its place, [] when none did.
+    sa.Column("replaced_by_json", sa.Text, nullable=True),
+)
+
+# What happened, per tenant, in commit order: `sequence` is handed out by the tenant's row in
+# event_counters at the end of the writing transaction, so a later sequence never commits
+# before an earlier one and a client paging by sequence never skips an event.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, primary_key=True),
+    sa.Column("sequence", sa.BigInteger, primary_key=True),
+    sa.Column("id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("type", sa.String(48), nullable=False),
+    sa.Column("entity_id", sa.Uuid, nullable=True),
+    # What the event is about: the session (or, later, the statement).
+    sa.Column("subject_id", sa.Uuid, nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("occurred_ms", sa.BigInteger, nullable=False),
+    # The whole event as delivered: {"type", "timestamp", "data"} (Standard Webhooks payload).
+    sa.Column("payload_json", sa.Text, nullable=False),
+    sa.Index(None, "tenant_id", "type", "sequence"),
+    sa.Index(None, "tenant_id", "entity_id", "sequence"),
+)
+
+event_counters = sa.Table(
+    "event_counters",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, primary_key=True),
+    sa.Column("last_sequence", sa.BigInteger, nullable=False),
+)
+
+# Where a tenant wants its events pushed (Standard Webhooks). The secret signs deliveries; a
+# rotated-out secret keeps signing alongside the new one until previous_secret_expires_ms.
+webhook_subscriptions = sa.Table(
+    "webhook_subscriptions",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    # JSON list of event types; [] means every type.
+    sa.Column("event_types_json", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("previous_secret", sa.Text, nullable=True),
+    sa.Column("previous_secret_expires_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    # Since when every attempt has failed (null while deliveries succeed); a subscription
+    # failing for days is disabled, with the reason and instant recorded.
+    sa.Column("failing_since_ms", sa.BigInteger, nullable=True),
+    sa.Column("disabled_ms", sa.BigInteger, nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("deleted_ms", sa.BigInteger, nullable=True),
+    sa.Index(None, "tenant_id", "created_ms", "id"),
+)
+
+# One event to one subscription. Due ones are claimed with FOR UPDATE SKIP LOCKED and a lease
+# (lease_until_ms): a process that dies holding one lets it go when the lease runs out.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("subscription_id", sa.Uuid, nullable=False),
+    sa.Column("tenant_id", sa.Uuid, nullable=False),
+    sa.Column("event_sequence", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.Uuid, nullable=False),
+    # Deliveries with one key go out one at a time, in event order (a session's versions).
+    sa.Column("ordering_key", sa.String(64), nullable=False),
+    # pending, delivered, failed (gave up), cancelled (subscription deleted or disabled)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False),
+    sa.Column("lease_until_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_attempt_ms", sa.BigInteger, nullable=True),
+    sa.Column("last_response_status", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("delivered_ms", sa.BigInteger, nullable=True),
+    sa.Index(None, "status", "next_attempt_ms"),
+    sa.Index(None, "subscription_id", "ordering_key", "event_sequence"),
+    sa.Index(None, "subscription_id", "created_ms", "id"),
+)
+
+# Each try of a delivery: when, how long, what came back.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("delivery_id", sa.Uuid, primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("started_ms", sa.BigInteger, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
 )

@@ -45,6 +45,19 @@ async def location_versions(
     return dict(by_location)
 
 
+# Every calendar of an entity and of its locations, oldest version first: what splitting one
+# of its sessions may need, in one statement built once.
+_ALL_OF_ENTITY = (
+    sa.select(tariff_calendars)
+    .where(tariff_calendars.c.entity_id == sa.bindparam("entity_id"))
+    .order_by(tariff_calendars.c.valid_from_ms)
+)
+
+
+async def all_versions(connection: AsyncConnection, *, entity_id: UUID) -> Sequence[sa.Row[Any]]:
+    return (await connection.execute(_ALL_OF_ENTITY, {"entity_id": entity_id})).all()
+
+
 async def put_version(
     connection: AsyncConnection,
     *,

@@ -30,8 +30,12 @@ async def insert_client(
     )
 
 
+# Every authenticated write looks its client up: the statement is built once.
+_CLIENT = sa.select(api_clients).where(api_clients.c.id == sa.bindparam("client_id"))
+
+
 async def get_client(connection: AsyncConnection, *, client_id: UUID) -> sa.Row[Any] | None:
-    result = await connection.execute(sa.select(api_clients).where(api_clients.c.id == client_id))
+    result = await connection.execute(_CLIENT, {"client_id": client_id})
     return result.first()
 
 

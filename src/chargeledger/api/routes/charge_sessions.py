@@ -1,6 +1,7 @@
 from typing import Annotated
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
@@ -125,5 +126,5 @@ async def record_charge_session(
             now_ms=context.now_ms,
         )
     return json_response(
-        charge_session_record(recorded.row), status_code=201 if recorded.created else 200
+        orjson.Fragment(recorded.record_json), status_code=201 if recorded.created else 200
     )

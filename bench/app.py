@@ -1,21 +1,49 @@
-"""Routes for the benchmark's side-by-side comparisons (bench/), mounted only when
-CHARGELEDGER_BENCH_ROUTES=1: never in production, not in the OpenAPI document."""
+"""The app the benchmark serves: the product's app, as `chargeledger serve` builds it, plus the
+routes the benchmark compares against. They live here and not in the product, so a production
+server cannot mount them by any setting:
 
+- `/bench/static`: the framework floor, a precomputed body behind the same bearer check;
+- `/bench/offset/v1/entities/{id}/charge-sessions`: the same pages by OFFSET/LIMIT, the usual
+  approach the continuation tokens are compared with;
+- `/bench/ocpp-floor/{identity}`: an OCPP WebSocket that answers every call at once.
+
+Served by `python -m bench.serve` (bench/serve.py)."""
+
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Query, WebSocket
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, Query, WebSocket
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.responses import Response
 from starlette.websockets import WebSocketDisconnect
 
+from chargeledger.api.app import create_app, create_app_from_environment
 from chargeledger.api.context import Context
 from chargeledger.api.params import EntityId, FrameEnd, FrameStart, PageSize
 from chargeledger.api.serialization import charge_session_record, json_response
 from chargeledger.services.entities import get_charging_entity
-from chargeledger.storage import charge_sessions as sessions_repository
+from chargeledger.settings import Settings
+from chargeledger.storage.tables import charge_sessions
 
 router = APIRouter(include_in_schema=False)
+
+
+def create_bench_app(settings: Settings | None = None) -> FastAPI:
+    """The product's app with the benchmark's routes added after its own."""
+    app = create_app(settings)
+    app.include_router(router)
+    return app
+
+
+def create_bench_app_from_environment() -> FastAPI:
+    """Factory for the server workers, as the product's: configuration from the environment."""
+    app = create_app_from_environment()
+    app.include_router(router)
+    return app
 
 
 @lru_cache(maxsize=64)
@@ -57,6 +85,31 @@ async def ocpp_floor(websocket: WebSocket, identity: str) -> None:
         return
 
 
+async def list_page_by_offset(
+    connection: AsyncConnection,
+    *,
+    entity_id: UUID,
+    frame_start_ms: int,
+    frame_end_ms: int,
+    offset: int,
+    limit: int,
+) -> Sequence[sa.Row[Any]]:
+    """The usual OFFSET/LIMIT paging on the same index as the product's keyset pages: the
+    database reads and throws away `offset` rows, so deep pages cost more and more."""
+    result = await connection.execute(
+        sa.select(charge_sessions)
+        .where(
+            charge_sessions.c.entity_id == entity_id,
+            charge_sessions.c.start_ms >= frame_start_ms,
+            charge_sessions.c.start_ms < frame_end_ms,
+        )
+        .order_by(charge_sessions.c.start_ms, charge_sessions.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return result.all()
+
+
 @router.get("/bench/offset/v1/entities/{entityId}/charge-sessions")
 async def offset_page(
     entityId: EntityId,  # noqa: N803
@@ -66,12 +119,12 @@ async def offset_page(
     page: Annotated[int, Query(ge=1)] = 1,
     pageSize: PageSize = 25,  # noqa: N803
 ) -> Response:
-    """The usual approach: the same page reached by OFFSET/LIMIT instead of a keyset."""
+    """The same page as the product's list, reached by OFFSET/LIMIT instead of a keyset."""
     async with context.read() as connection:
         await get_charging_entity(
             connection, tenant_id=context.principal.tenant_id, entity_id=entityId
         )
-        rows = await sessions_repository.list_page_by_offset(
+        rows = await list_page_by_offset(
             connection,
             entity_id=entityId,
             frame_start_ms=start,

@@ -1,0 +1,75 @@
+"""The events feed as the OpenAPI document describes it. Pages are built as bytes
+(events/endpoints.py): these models document them, they are not used to serialize."""
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from chargeledger.api.schemas.charge_sessions import ChargingRecord
+from chargeledger.events.types import EVENT_TYPES
+
+
+class ChargeSessionEventData(BaseModel):
+    """What a charge-session.* event says: the session's new version, with its record."""
+
+    entityId: UUID  # noqa: N815
+    sessionId: UUID  # noqa: N815
+    version: int = Field(description="The session's version this event made (1, 2, ...)")
+    change: Literal["created", "updated", "removed"]
+    reason: str = Field(
+        description="Why it changed: posted, imported, detected, ocpp, resplit, rematched, "
+        "redetected, ..."
+    )
+    source: str = Field(description="Which channel wrote it: external, readings or ocpp")
+    record: ChargingRecord = Field(
+        description="The Charging Record as GET .../charge-sessions/{sessionId} served it at "
+        "this version (for a removal: as it was last)"
+    )
+    replacedBy: list[UUID] | None = Field(  # noqa: N815
+        description="For a removal: the sessions that took its place ([] when none did); "
+        "null otherwise"
+    )
+
+
+class Event(BaseModel):
+    """An event as stored and as a webhook delivers it, plus its place in the feed."""
+
+    sequence: int = Field(
+        description="Its place in the tenant's feed: increasing in commit order, gapless "
+        "across the tenant's events (a filtered list skips the others' numbers)"
+    )
+    id: UUID = Field(description="Also the webhook-id of its deliveries: deduplicate by it")
+    type: str = Field(json_schema_extra={"enum": list(EVENT_TYPES)})
+    timestamp: str = Field(
+        description="When it happened", json_schema_extra={"format": "date-time"}
+    )
+    data: ChargeSessionEventData = Field(description="For charge-session.* events")
+
+
+class EventLinks(BaseModel):
+    next: str = Field(
+        description="The absolute URL of the next call; never null: the feed has no end. "
+        "Follow it at once while meta.hasMore is true; when it is false, keep it and call it "
+        "later to get what happened since"
+    )
+
+
+class EventPageMeta(BaseModel):
+    continuationToken: str = Field(  # noqa: N815
+        description="Resumes right after the last event of this page (or where this page "
+        "started, if it has none); never null. Pass it with the same type and entityId"
+    )
+    pageSize: int = Field(description="The number of events per page")  # noqa: N815
+    hasMore: bool = Field(  # noqa: N815
+        description="true: more events are there already, call again at once; false: you "
+        "have seen every event committed so far"
+    )
+
+
+class EventPage(BaseModel):
+    """A page of the events feed"""
+
+    data: list[Event]
+    links: EventLinks
+    meta: EventPageMeta
