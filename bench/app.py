@@ -23,9 +23,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from chargeledger.api.app import create_app, create_app_from_environment
 from chargeledger.api.context import Context
-from chargeledger.api.params import EntityId, FrameEnd, FrameStart, PageSize
-from chargeledger.api.serialization import charge_session_record, json_response
-from chargeledger.services.entities import get_charging_entity
+from chargeledger.entities.service import get_charging_entity
+from chargeledger.kit.params import EntityId, FrameEnd, FrameStart, PageSize
+from chargeledger.kit.responses import charge_session_record, json_response
 from chargeledger.settings import Settings
 from chargeledger.storage.tables import charge_sessions
 

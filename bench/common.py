@@ -29,9 +29,9 @@ WRK_SCRIPT = Path(__file__).parent / "wrk" / "replay.lua"
 def bench_key_file() -> Path:
     """The master key of the servers a benchmark run starts (PostgreSQL needs one): a key
     file in a temporary directory, made once per run."""
+    from chargeledger.auth.key_file import write_key_file
+    from chargeledger.auth.keys import generate_secret
     from chargeledger.domain.signing_keys import new_key
-    from chargeledger.services.keys import generate_secret
-    from chargeledger.storage.key_file import write_key_file
 
     directory = Path(tempfile.mkdtemp(prefix="chargeledger-bench-keys-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
@@ -42,7 +42,7 @@ def bench_key_file() -> Path:
 
 def bench_cursor_keys() -> "TokenKeys":
     """The keys the servers sign continuation tokens with (for the in-process floors)."""
-    from chargeledger.services.keys import KeyRing, KeySource
+    from chargeledger.auth.keys import KeyRing, KeySource
 
     return KeyRing(KeySource(key_file=bench_key_file())).continuation_tokens(
         int(time.time() * 1000)

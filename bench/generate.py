@@ -23,9 +23,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from chargeledger.auth import service as auth
 from chargeledger.domain.record_json import charge_record_json
-from chargeledger.services import auth
-from chargeledger.services.entities import EntityType
+from chargeledger.entities.service import EntityType
 from chargeledger.storage.database import Database
 from chargeledger.storage.migrate import upgrade_to_head_async
 from chargeledger.storage.tables import charge_sessions, entities, locations

@@ -36,13 +36,13 @@ from bench.common import (
     token,
     wrk,
 )
-from chargeledger.api.serialization import charge_session_record
+from chargeledger.auth.service import Principal
+from chargeledger.charge_sessions import service as charge_sessions
+from chargeledger.charge_sessions.repository import _FIRST_PAGE
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.instants import format_instant, parse_instant_ms
-from chargeledger.services import charge_sessions
-from chargeledger.services.auth import Principal
-from chargeledger.services.paging import Frame, make_page
-from chargeledger.storage.charge_sessions import _FIRST_PAGE
+from chargeledger.kit.paging import Frame, make_page
+from chargeledger.kit.responses import charge_session_record
 from chargeledger.storage.database import Database
 
 DEPTHS = (1, 10, 50, 100, 200)

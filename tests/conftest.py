@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 from hypothesis import settings
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.api.context import system_clock_ms
-from chargeledger.services import auth
-from chargeledger.services.auth import configure_secret_hashing
-from chargeledger.storage.database import Database
+from chargeledger.auth import service as auth
+from chargeledger.auth.service import configure_secret_hashing
+from chargeledger.storage.database import Database, forget_transaction_state
 from chargeledger.storage.migrate import upgrade_to_head_async
 from tests.support.api import TenantApi
 from tests.support.databases import fresh_database, is_postgresql, requested_backend
@@ -30,7 +31,7 @@ configure_secret_hashing(
 )
 # The suite authenticates about a thousand tenants, and sends wrong secrets on purpose, all
 # from 127.0.0.1: its servers' authentication limits are out of the way. The limits have their
-# own servers, with low ones (tests/api/test_authentication_limits.py).
+# own servers, with low ones (tests/auth/test_endpoints_limits.py).
 for _name, _value in {
     "CHARGELEDGER_AUTH_FAILURES_PER_CLIENT": "1000000/minute",
     "CHARGELEDGER_AUTH_FAILURES_PER_ADDRESS": "1000000/minute",
@@ -74,6 +75,20 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     yield db
     await db.dispose()
+
+
+@pytest.fixture
+async def connection(database: Database) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction that is rolled back at the end, for service and
+    repository tests in-process (no server, no HTTP): nothing they write outlives them. Work
+    due before a commit (events' numbering) is run by the test itself: run_before_commit."""
+    async with database.engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+            forget_transaction_state(connection)
 
 
 @pytest.fixture(scope="session")

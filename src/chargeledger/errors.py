@@ -81,7 +81,7 @@ class TooManyRequestsError(ChargeLedgerError):
 
 class HashingBusyError(ChargeLedgerError):
     """The process already checks as many client secrets as it may, and its queue is full
-    (services/hashing_gate.py). A 503, not a 429: the caller may have sent one request; the
+    (auth/hashing_gate.py). A 503, not a 429: the caller may have sent one request; the
     server is what is overloaded, and Retry-After tells everyone when to come back."""
 
     status = 503

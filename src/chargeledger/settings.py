@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # An OCPP transaction whose charger has said nothing for this long is closed by us.
     ocpp_transaction_timeout_hours: float = Field(default=24, gt=0)
     # A charger connection silent this long is checked with a call it must answer within the
-    # timeout, else closed (ingest/ocpp/registry.py); 0 turns the checks off.
+    # timeout, else closed (ocpp/charge_points/registry.py); 0 turns the checks off.
     ocpp_ping_interval_seconds: float = Field(default=120, ge=0)
     ocpp_ping_timeout_seconds: float = Field(default=30, gt=0)
     # Webhook delivery (webhooks/dispatcher.py). Every serving process runs a dispatcher
@@ -156,7 +156,7 @@ class Settings(BaseSettings):
     auth_attempts_per_address: str = "600/minute"
     auth_in_flight_per_address: int = Field(default=8, ge=1)
     # argon2id hashes one process runs at once, requests that may wait for one, and for how
-    # long (services/hashing_gate.py); beyond either, 503 with Retry-After at once. Half the
+    # long (auth/hashing_gate.py); beyond either, 503 with Retry-After at once. Half the
     # cores by default: one hash already runs its lanes on several threads, and the other
     # half is left to the event loop, the database driver and every other request.
     auth_hash_concurrency: int = Field(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from chargeledger.api.context import system_clock_ms
-from chargeledger.services import auth
+from chargeledger.auth import service as auth
 from chargeledger.storage.database import Database
 from tests.api.test_errors import assert_problem
 from tests.support.databases import is_postgresql, requested_backend

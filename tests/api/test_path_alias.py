@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from chargeledger.api.app import create_app
-from tests.ingest.ocpp.charger import connect_raw, raw_call, register_charge_point
+from tests.ocpp.charge_points.charger import connect_raw, raw_call, register_charge_point
 from tests.support.api import TenantApi, session_body
 
 ROUTING_404 = "there is no such resource; see /docs for the API"

@@ -16,9 +16,9 @@ import pytest
 import websockets
 
 from chargeledger.api.context import system_clock_ms
-from chargeledger.services import auth
+from chargeledger.auth import service as auth
 from chargeledger.storage.database import Database
-from tests.ingest.ocpp.charger import (
+from tests.ocpp.charge_points.charger import (
     ChargePointSetup,
     connect_raw,
     register_charge_point,

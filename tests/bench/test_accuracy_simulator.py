@@ -13,7 +13,7 @@ from bench.accuracy.telemetry import TimelineState, to_reading
 from bench.accuracy.truth import true_sessions
 from bench.accuracy.world import BRUSSELS, Park
 
-from chargeledger.api.schemas.readings import parse_readings
+from chargeledger.readings.schemas import parse_readings
 
 CI = PROFILES["ci"]
 

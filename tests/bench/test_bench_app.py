@@ -17,7 +17,7 @@ from starlette.routing import NoMatchFound
 
 from chargeledger.api.app import create_app
 from chargeledger.api.context import system_clock_ms
-from chargeledger.services import auth
+from chargeledger.auth import service as auth
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
 from tests.support.api import TenantApi, session_body

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import chargeledger
+from chargeledger.charge_sessions import repository as sessions_repository
 from chargeledger.charge_sessions import writer
-from chargeledger.storage import charge_sessions as sessions_repository
 from chargeledger.storage import migrations, tables
 
 PACKAGE_DIR = Path(chargeledger.__file__).parent

@@ -21,9 +21,9 @@ from typing import Any
 
 from ocpp.v16 import call as call16
 
-from tests.api.test_battery_capacity import soc_only_trace
+from tests.entities.test_battery import soc_only_trace
 from tests.events.support import page
-from tests.ingest.ocpp.charger import (
+from tests.ocpp.charge_points.charger import (
     EVENING,
     METER_START_WH,
     MINUTES,
@@ -39,7 +39,7 @@ from tests.ingest.ocpp.charger import (
     tiers,
     wait_for_sessions,
 )
-from tests.ingest.ocpp.test_interoperability import charge16_with_signed_values, evening_ocmf
+from tests.ocpp.charge_points.test_interoperability import charge16_with_signed_values, evening_ocmf
 from tests.support.api import TenantApi, session_body
 from tests.support.ocmf_signing import new_meter_key, public_key_hex
 from tests.support.servers import chargeledger_command

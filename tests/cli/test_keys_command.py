@@ -15,8 +15,8 @@ import httpx
 import jwt
 import pytest
 
+from chargeledger.auth.key_file import read_key_file
 from chargeledger.domain.signing_keys import derive_purpose_keys, key_id_of
-from chargeledger.storage.key_file import read_key_file
 from tests.support.api import TenantApi
 from tests.support.databases import is_postgresql
 from tests.support.servers import chargeledger_command, free_port, running_server

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from chargeledger.api.context import system_clock_ms
 from chargeledger.domain.record_json import charge_record_json
-from chargeledger.services.redetection import redetect_entities
+from chargeledger.readings.redetection import redetect_entities
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
 from chargeledger.storage.tables import charge_sessions, detector_state

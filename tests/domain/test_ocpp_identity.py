@@ -1,5 +1,5 @@
 """Where a charger connects (chargeledger.domain.ocpp_identity), and how what it puts in the
-path is written to the log (chargeledger.ingest.ocpp.handshake.loggable)."""
+path is written to the log (chargeledger.ocpp.charge_points.handshake.loggable)."""
 
 from uuid import UUID
 
@@ -15,7 +15,7 @@ from chargeledger.domain.ocpp_identity import (
     legacy_charger_path,
     tenant_base_path,
 )
-from chargeledger.ingest.ocpp.handshake import LOGGED_PATH_CHARACTERS, loggable
+from chargeledger.ocpp.charge_points.handshake import LOGGED_PATH_CHARACTERS, loggable
 
 TENANT = UUID("0b7c4d2e-9f1a-4c3b-8d5e-6a7b8c9d0e1f")
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from chargeledger.api.context import system_clock_ms
-from chargeledger.services import auth
+from chargeledger.auth import service as auth
 from chargeledger.storage.database import Database
 from chargeledger.storage.migrate import upgrade_to_head_async
 from tests.events.support import SessionEvent, created, record, without_sequences

@@ -1,7 +1,6 @@
 """events/service.py in-process, on a connection rolled back at the end: the filter's
 spellings, and tokens that resume where the page ended."""
 
-from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
@@ -11,19 +10,9 @@ from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.errors import InvalidContinuationTokenError, InvalidInputError
 from chargeledger.events.recording import record_event
 from chargeledger.events.service import event_filter, list_events
-from chargeledger.storage.database import Database, run_before_commit
+from chargeledger.storage.database import run_before_commit
 
 KEYS = TokenKeys(signing_id="0a1b2c3d", signing=b"k" * 32, verifying={"0a1b2c3d": b"k" * 32})
-
-
-@pytest.fixture
-async def connection(database: Database) -> AsyncIterator[AsyncConnection]:
-    async with database.engine.connect() as connection:
-        transaction = await connection.begin()
-        try:
-            yield connection
-        finally:
-            await transaction.rollback()
 
 
 def test_one_filter_has_one_digest_however_it_is_spelled() -> None:

@@ -1,4 +1,4 @@
-"""Files only their owner may read (storage/file_modes.py, storage/key_file.py): whoever can
+"""Files only their owner may read (storage/file_modes.py, auth/key_file.py): whoever can
 read the SQLite database reads every tenant's data, whoever can read the key file mints
 tokens for every tenant. These tests use SQLite files of their own, whichever database the
 run is for."""
@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from chargeledger.auth.key_file import read_key_file, write_key_file
+from chargeledger.auth.keys import generate_secret
 from chargeledger.domain.signing_keys import new_key
-from chargeledger.services.keys import generate_secret
 from chargeledger.storage.database import Database
 from chargeledger.storage.file_modes import sqlite_database_path
-from chargeledger.storage.key_file import read_key_file, write_key_file
 from chargeledger.storage.migrate import upgrade_to_head
 
 

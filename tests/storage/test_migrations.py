@@ -406,9 +406,9 @@ async def test_migration_0007_keeps_a_station_registered_before_it_at_its_old_ur
     URL with the same password, and at its tenant's path too; the station belongs to its
     entity's tenant, on the legacy path. Downgrading keeps it (and drops a newer station of
     another tenant that shares its identity, which 0006 cannot hold)."""
-    from chargeledger.services.ocpp_credentials import hash_password
+    from chargeledger.ocpp.credentials import hash_password
     from chargeledger.storage.tables import ocpp_stations
-    from tests.ingest.ocpp.charger import PASSWORD, connect_raw, raw_call
+    from tests.ocpp.charge_points.charger import PASSWORD, connect_raw, raw_call
     from tests.support.servers import ServerProcess
 
     async with fresh_database(tmp_path, name_hint="m0007") as url:

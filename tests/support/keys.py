@@ -9,9 +9,9 @@ from functools import cache
 from pathlib import Path
 
 from chargeledger.api.context import system_clock_ms
+from chargeledger.auth.key_file import write_key_file
+from chargeledger.auth.keys import KeyRing, KeySource, generate_secret
 from chargeledger.domain.signing_keys import TokenKeys, new_key
-from chargeledger.services.keys import KeyRing, KeySource, generate_secret
-from chargeledger.storage.key_file import write_key_file
 
 KEY_VARIABLES = ("CHARGELEDGER_SECRET_KEY", "CHARGELEDGER_SECRET_KEY_FILE")
 

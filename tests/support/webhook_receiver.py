@@ -3,10 +3,15 @@
 The receiver listens on 127.0.0.1 in threads of its own (so it serves a dispatcher in this
 process's event loop as well as `chargeledger serve` subprocesses), verifies every request
 with the Standard Webhooks reference library, and records each arrival in order: its
-webhook-id, the session and version it is about, whether it verified and what it answered.
+webhook-id, the session and version it is about, the verified payload, the sender's port,
+whether it verified and what it answered.
 What it answers is scripted: 200 by default, or the next requests' answers (a status, an
 answer after a delay beyond the sender's timeout, a redirect, a request held open until
 released), and it can go down (port closed, open connections cut) and come up again.
+
+The rows below it (a tenant, a subscription, events recorded straight into the database) are
+for the dispatcher's and repository's own tests; the end-to-end tests
+(tests/e2e/test_webhook_delivery.py) make theirs through the HTTP API.
 """
 
 import contextlib
@@ -26,10 +31,10 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from chargeledger.api.context import system_clock_ms
+from chargeledger.auth.repository import insert_tenant
 from chargeledger.events.recording import record_event
 from chargeledger.storage.database import Database
 from chargeledger.storage.tables import webhook_subscriptions
-from chargeledger.storage.tenants import insert_tenant
 from chargeledger.webhooks.signing import new_secret
 
 
@@ -45,6 +50,8 @@ class Arrival:
     # The status written back, or None while held / when it could not be written. A sender
     # that gave up first (its timeout) may not have read it: the delivery log says.
     answered: int | None = None
+    payload: Any = None  # the body as Webhook.verify returned it; None unless it verified
+    peer_port: int | None = None  # the sender's port: which connection (and process) sent it
 
     @property
     def accepted(self) -> bool:
@@ -207,6 +214,8 @@ class WebhookReceiver:
             verified=payload is not None,
             headers=headers,
             arrived_ms=system_clock_ms(),
+            payload=payload,
+            peer_port=handler.client_address[1],
         )
         with self._changed:
             self.arrivals.append(arrival)

@@ -338,24 +338,28 @@ async def test_deliveries_of_a_disabled_or_deleted_subscription_are_cancelled_at
 async def test_a_process_whose_lease_ran_out_only_adds_its_attempt(
     database: Database, tenant: UUID
 ) -> None:
-    """Its late failure does not reschedule what another process now holds."""
+    """The process taking it over records the slow one's try as abandoned (its outcome
+    unknown then); the slow one's late failure is added as an attempt and does not
+    reschedule what another process now holds."""
     await subscribe(database, tenant)
     await record_session_versions(database, tenant, uuid4(), [1])
     now = system_clock_ms()
     [slow] = await claim(database, now)
     [taken_over] = await claim(database, now + LEASE_MS + 1)
-    due_ms = (await delivery_row(database, slow.id)).next_attempt_ms
+    row = await delivery_row(database, slow.id)
+    due_ms = row.next_attempt_ms
+    assert row.attempts == 1  # the abandoned try, on record
 
     assert await record(database, slow, FAILURE, now + LEASE_MS + 2) == Recorded(PENDING)
 
     row = await delivery_row(database, slow.id)
     assert (row.attempts, row.lease_until_ms, row.next_attempt_ms) == (
-        1,
+        2,
         taken_over.lease_until_ms,
         due_ms,
     )
     assert await record(database, taken_over, OK, now + LEASE_MS + 3) == Recorded(DELIVERED)
-    assert (await delivery_row(database, slow.id)).attempts == 2
+    assert (await delivery_row(database, slow.id)).attempts == 3
 
 
 async def test_concurrent_claims_take_disjoint_deliveries(database: Database, tenant: UUID) -> None:

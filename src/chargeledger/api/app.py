@@ -13,38 +13,37 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from chargeledger import __version__
+from chargeledger.api import health
 from chargeledger.api.context import AppState, system_clock_ms
 from chargeledger.api.garbage_collection import freeze_periodically, freeze_what_is_alive
 from chargeledger.api.middleware import BodySizeLimitMiddleware
-from chargeledger.api.openapi_links import add_creation_links
-from chargeledger.api.openapi_responses import problems
-from chargeledger.api.path_alias import ApiPrefixAliasMiddleware
 from chargeledger.api.problems import install_problem_handlers
 from chargeledger.api.rate_limits import address_key, client_address
 from chargeledger.api.request_ids import RequestIdMiddleware
-from chargeledger.api.routes import (
-    authentication,
-    charge_sessions,
-    entities,
-    entity_settings,
-    health,
-    locations,
-    ocpp,
-    readings,
-)
-from chargeledger.api.schemas.common import Problem
-from chargeledger.api.schemas.readings import ReadingIn
 from chargeledger.api.slow_bodies import SlowBodyMiddleware
+from chargeledger.auth import endpoints as authentication
+from chargeledger.auth.keys import open_key_ring
+from chargeledger.auth.service import configure_secret_hashing
+from chargeledger.charge_sessions import endpoints as charge_sessions
 from chargeledger.charge_sessions import versions_endpoint
 from chargeledger.domain import location_matching
+from chargeledger.entities import battery_endpoints
+from chargeledger.entities import endpoints as entities
 from chargeledger.events import endpoints as events_endpoints
+from chargeledger.kit.openapi_links import add_creation_links
+from chargeledger.kit.openapi_responses import problems
+from chargeledger.kit.path_alias import ApiPrefixAliasMiddleware
+from chargeledger.kit.schemas import Problem
+from chargeledger.locations import endpoints as locations
 from chargeledger.logs import configure_logging
-from chargeledger.services.auth import configure_secret_hashing
-from chargeledger.services.keys import open_key_ring
-from chargeledger.services.ocpp_sweep import close_silent_transactions
-from chargeledger.services.readings import close_stale_sessions
+from chargeledger.ocpp import endpoints as ocpp
+from chargeledger.ocpp.sweep import close_silent_transactions
+from chargeledger.readings import endpoints as readings
+from chargeledger.readings.schemas import ReadingIn
+from chargeledger.readings.service import close_stale_sessions
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
+from chargeledger.tariffs import endpoints as entity_settings
 from chargeledger.webhooks import endpoints as webhooks_endpoints
 from chargeledger.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
@@ -166,6 +165,7 @@ def create_app(settings: Settings | None = None, *, state: AppState | None = Non
             authentication,
             entities,
             entity_settings,
+            battery_endpoints,
             locations,
             ocpp,
             versions_endpoint,

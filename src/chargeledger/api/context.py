@@ -14,19 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
 from chargeledger.api.rate_limits import AuthenticationLimits
-from chargeledger.domain.signing_keys import TokenKeys
-from chargeledger.errors import UnauthorizedError
-from chargeledger.ingest.ocpp.registry import ConnectionRegistry
-from chargeledger.services.auth import (
+from chargeledger.auth.hashing_gate import HashingGate
+from chargeledger.auth.keys import KeyRing
+from chargeledger.auth.service import (
     Principal,
     access_token_key_id,
     check_client_active,
     decode_access_token,
     entity_of_principal,
 )
-from chargeledger.services.hashing_gate import HashingGate
-from chargeledger.services.keys import KeyRing
-from chargeledger.services.ocpp_meter_writer import MeterValueWriter
+from chargeledger.domain.signing_keys import TokenKeys
+from chargeledger.errors import UnauthorizedError
+from chargeledger.ocpp.charge_points.registry import ConnectionRegistry
+from chargeledger.ocpp.meter_writer import MeterValueWriter
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database
 

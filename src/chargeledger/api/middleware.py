@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chargeledger.api.problems import problem_response
+from chargeledger.kit.problems import problem_response
 
 MAX_BODY_BYTES = 1024 * 1024
 # An oversized body is read and discarded up to this much, so the client, still sending,

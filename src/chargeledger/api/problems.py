@@ -1,10 +1,9 @@
-"""RFC 9457 problem details for every error, including the framework's own."""
+"""RFC 9457 problem details for every error, including the framework's own: the app's handlers."""
 
 import logging
 from http import HTTPStatus
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -13,34 +12,12 @@ from starlette.responses import Response
 from chargeledger.api.request_ids import HEADER as REQUEST_ID_HEADER
 from chargeledger.api.request_ids import request_id_in
 from chargeledger.errors import ChargeLedgerError, DatabaseUnavailableError, UnauthorizedError
+from chargeledger.kit.problems import problem_response
 from chargeledger.storage.unavailability import unavailability
 
 logger = logging.getLogger("chargeledger.api")
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 WWW_AUTHENTICATE = 'Bearer realm="chargeledger"'
-
-
-def problem_response(
-    status: int,
-    detail: str,
-    *,
-    title: str | None = None,
-    type_: str = "about:blank",
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    body: dict[str, Any] = {
-        "type": type_,
-        "title": title or HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return Response(
-        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
-    )
 
 
 def _describe_location(location: tuple[Any, ...]) -> tuple[str, str]:

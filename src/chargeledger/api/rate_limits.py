@@ -8,7 +8,7 @@ What is counted, and why:
 - every attempt per address, generously: a flood of anything from one address is cut off
   before it costs a hash;
 - requests of one address being checked at once (per process): one address cannot fill the
-  queue of secrets waiting to be hashed (services/hashing_gate.py) and starve the others.
+  queue of secrets waiting to be hashed (auth/hashing_gate.py) and starve the others.
 
 A client that authenticates with its right secret, hourly as its token expires, never comes
 near any of these. The limits are checked before the secret is hashed, so a refused attempt
@@ -182,7 +182,7 @@ class AuthenticationLimits:
         """Around one authentication: TooManyRequestsError before the block if a limit is
         exhausted; an UnauthorizedError leaving the block is counted as a failure. Yields
         whether the client authenticated from this address within the day (known: its
-        secret's check goes first, services/hashing_gate.py)."""
+        secret's check goes first, auth/hashing_gate.py)."""
         address = address_key(address)
         client = client_key(client_id)
         if self._in_flight[address] >= self.policy.in_flight_per_address:

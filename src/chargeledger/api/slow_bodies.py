@@ -25,7 +25,7 @@ from collections.abc import Callable
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chargeledger.api.problems import problem_response
+from chargeledger.kit.problems import problem_response
 
 DEFAULT_GRACE_S = 10.0
 DEFAULT_MIN_RATE_BYTES_PER_S = 1024

@@ -7,14 +7,14 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from chargeledger.api.context import Context
-from chargeledger.api.openapi_responses import READ
-from chargeledger.api.params import ContinuationToken, EntityId, PageSize
-from chargeledger.api.routing import JsonBodyRoute
-from chargeledger.api.serialization import page_response
 from chargeledger.charge_sessions import versions_service
 from chargeledger.charge_sessions.versions_schemas import ChargeSessionVersionPage
 from chargeledger.domain.instants import format_instant
-from chargeledger.services.paging import DEFAULT_PAGE_SIZE
+from chargeledger.kit.openapi_responses import READ
+from chargeledger.kit.paging import DEFAULT_PAGE_SIZE
+from chargeledger.kit.params import ContinuationToken, EntityId, PageSize
+from chargeledger.kit.responses import page_response
+from chargeledger.kit.routing import JsonBodyRoute
 
 router = APIRouter(route_class=JsonBodyRoute, tags=["Charge Sessions API"])
 

@@ -6,8 +6,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from chargeledger.api.schemas.charge_sessions import ChargingRecord
-from chargeledger.api.schemas.common import PageOf
+from chargeledger.charge_sessions.schemas import ChargingRecord
+from chargeledger.kit.schemas import PageOf
 
 
 class ChargeSessionVersion(BaseModel):

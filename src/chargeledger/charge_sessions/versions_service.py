@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chargeledger.charge_sessions import versions_repository
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.signing_keys import TokenKeys
+from chargeledger.entities.service import require_charging
 from chargeledger.errors import InvalidContinuationTokenError, NotFoundError
-from chargeledger.services.entities import require_charging
-from chargeledger.services.paging import NO_FRAME, Page, make_page, unframed_position
+from chargeledger.kit.paging import NO_FRAME, Page, make_page, unframed_position
 
 
 async def list_versions(

@@ -21,11 +21,16 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chargeledger.charge_sessions import repository as sessions_repository
 from chargeledger.domain.record_json import charge_record
 from chargeledger.domain.session_columns import DerivedSession
 from chargeledger.errors import ConflictError
 from chargeledger.events.recording import record_event
-from chargeledger.storage import charge_sessions as sessions_repository
+from chargeledger.events.types import (
+    CHARGE_SESSION_CREATED,
+    CHARGE_SESSION_REMOVED,
+    CHARGE_SESSION_UPDATED,
+)
 
 # Why a session changed, as its versions and events say.
 Reason = Literal[
@@ -44,9 +49,9 @@ Reason = Literal[
 Change = Literal["created", "updated", "removed"]
 
 SESSION_EVENT_TYPES: dict[Change, str] = {
-    "created": "charge-session.created",
-    "updated": "charge-session.updated",
-    "removed": "charge-session.removed",
+    "created": CHARGE_SESSION_CREATED,
+    "updated": CHARGE_SESSION_UPDATED,
+    "removed": CHARGE_SESSION_REMOVED,
 }
 
 # The columns a session's content and derivation determine: equal in all of them, a session

@@ -9,8 +9,8 @@ import orjson
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chargeledger.auth.service import configure_secret_hashing
 from chargeledger.errors import ChargeLedgerError
-from chargeledger.services.auth import configure_secret_hashing
 from chargeledger.settings import Settings
 from chargeledger.storage.database import Database, DatabaseUrlError
 from chargeledger.storage.migrate import upgrade_to_head

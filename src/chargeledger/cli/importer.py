@@ -10,16 +10,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from chargeledger.api.context import system_clock_ms
-from chargeledger.cli.common import DatabaseOption, fail, migrate_or_exit, settings_for
-from chargeledger.errors import ChargeLedgerError
-from chargeledger.ingest.session_files import (
+from chargeledger.charge_sessions.session_files import (
     FileFormat,
     FileFormatError,
     count_lines,
     detect_format,
     format_named,
 )
-from chargeledger.ingest.session_import import ImportReport, import_session_file
+from chargeledger.charge_sessions.session_import import ImportReport, import_session_file
+from chargeledger.cli.common import DatabaseOption, fail, migrate_or_exit, settings_for
+from chargeledger.errors import ChargeLedgerError
 from chargeledger.storage.database import Database
 
 

@@ -6,11 +6,8 @@ from typing import Annotated, Any
 import typer
 
 from chargeledger.api.context import system_clock_ms
-from chargeledger.cli.common import DatabaseOption, fail, migrate_or_exit, print_json, settings_for
-from chargeledger.domain.instants import format_instant
-from chargeledger.domain.signing_keys import KeyFileError, MasterKey, signing_key
-from chargeledger.services.auth import ACCESS_TOKEN_TTL_S
-from chargeledger.services.keys import (
+from chargeledger.auth import key_file
+from chargeledger.auth.keys import (
     KEY_FILE_CHECK_INTERVAL_S,
     KeyConfigurationError,
     KeySource,
@@ -18,8 +15,11 @@ from chargeledger.services.keys import (
     prepare_keys,
     rotate_key_file,
 )
+from chargeledger.auth.service import ACCESS_TOKEN_TTL_S
+from chargeledger.cli.common import DatabaseOption, fail, migrate_or_exit, print_json, settings_for
+from chargeledger.domain.instants import format_instant
+from chargeledger.domain.signing_keys import KeyFileError, MasterKey, signing_key
 from chargeledger.settings import Settings
-from chargeledger.storage import key_file
 from chargeledger.storage.database import Database
 
 keys_app = typer.Typer(

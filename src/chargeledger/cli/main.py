@@ -7,6 +7,7 @@ from uuid import UUID
 import typer
 
 from chargeledger.api.context import system_clock_ms
+from chargeledger.auth import service as auth
 from chargeledger.cli import demo as demo_command
 from chargeledger.cli import importer, redetection, simulate
 from chargeledger.cli.common import (
@@ -20,7 +21,6 @@ from chargeledger.cli.common import (
 from chargeledger.cli.keys import key_source_or_exit, keys_app
 from chargeledger.cli.serving import serve_api
 from chargeledger.logs import configure_logging
-from chargeledger.services import auth
 
 app = typer.Typer(
     help="chargeledger: EV charge sessions behind a re.alto-compatible API.",

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from chargeledger.api.context import system_clock_ms
 from chargeledger.cli.common import DatabaseOption, fail, migrate_or_exit, print_json, settings_for
 from chargeledger.errors import ChargeLedgerError
-from chargeledger.services.redetection import (
+from chargeledger.readings.redetection import (
     DAY_MS,
     EntityRedetection,
     entities_to_redetect,

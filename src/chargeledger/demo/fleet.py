@@ -18,15 +18,20 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chargeledger.api.schemas.readings import parse_reading
+from chargeledger.auth import repository as tenants_repository
+from chargeledger.auth import service as auth
 from chargeledger.domain.session_detection import DetectorConfig
 from chargeledger.domain.tariffs import BELGIAN_DAY_NIGHT
-from chargeledger.services import auth, entities, locations, ocpp_credentials, readings, tariffs
-from chargeledger.services.entities import EntityType
-from chargeledger.storage import entities as entities_repository
-from chargeledger.storage import locations as locations_repository
-from chargeledger.storage import tenants as tenants_repository
+from chargeledger.entities import repository as entities_repository
+from chargeledger.entities import service as entities
+from chargeledger.entities.service import EntityType
+from chargeledger.locations import repository as locations_repository
+from chargeledger.locations import service as locations
+from chargeledger.ocpp import credentials as ocpp_credentials
+from chargeledger.readings import service as readings
+from chargeledger.readings.schemas import parse_reading
 from chargeledger.storage.database import Database
+from chargeledger.tariffs import service as tariffs
 
 DEMO_TENANT_NAME = "Demo fleet"
 BRUSSELS = ZoneInfo("Europe/Brussels")

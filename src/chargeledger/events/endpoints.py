@@ -6,14 +6,14 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from chargeledger.api.context import Context
-from chargeledger.api.openapi_responses import READ
-from chargeledger.api.params import ContinuationToken, PageSize
-from chargeledger.api.routing import JsonBodyRoute
-from chargeledger.api.serialization import json_response, next_page_url
 from chargeledger.events import service
 from chargeledger.events.schemas import EventPage
 from chargeledger.events.types import EVENT_TYPES
-from chargeledger.services.paging import DEFAULT_PAGE_SIZE
+from chargeledger.kit.openapi_responses import READ
+from chargeledger.kit.paging import DEFAULT_PAGE_SIZE
+from chargeledger.kit.params import ContinuationToken, PageSize
+from chargeledger.kit.responses import json_response, next_page_url
+from chargeledger.kit.routing import JsonBodyRoute
 
 router = APIRouter(route_class=JsonBodyRoute, tags=["Events"])
 

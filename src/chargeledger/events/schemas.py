@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from chargeledger.api.schemas.charge_sessions import ChargingRecord
+from chargeledger.charge_sessions.schemas import ChargingRecord
 from chargeledger.events.types import EVENT_TYPES
 
 

@@ -20,7 +20,7 @@ from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.errors import InvalidContinuationTokenError, InvalidInputError
 from chargeledger.events import repository
 from chargeledger.events.types import EVENT_TYPES
-from chargeledger.services.paging import unframed_position
+from chargeledger.kit.paging import unframed_position
 
 
 @dataclass(frozen=True, slots=True)

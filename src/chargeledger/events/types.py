@@ -4,6 +4,8 @@ CHARGE_SESSION_CREATED = "charge-session.created"
 CHARGE_SESSION_UPDATED = "charge-session.updated"
 CHARGE_SESSION_REMOVED = "charge-session.removed"
 STATEMENT_FINALISED = "statement.finalised"
+# A subscription whose deliveries failed for days was switched off (webhooks/dispatcher).
+WEBHOOK_DISABLED = "webhook.disabled"
 
 # In the order the documentation lists them.
 EVENT_TYPES: tuple[str, ...] = (
@@ -11,4 +13,5 @@ EVENT_TYPES: tuple[str, ...] = (
     CHARGE_SESSION_UPDATED,
     CHARGE_SESSION_REMOVED,
     STATEMENT_FINALISED,
+    WEBHOOK_DISABLED,
 )

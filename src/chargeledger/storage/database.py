@@ -208,30 +208,28 @@ def forget_transaction_state(connection: AsyncConnection) -> None:
 
 def _track_savepoints(engine: AsyncEngine) -> None:
     @sa.event.listens_for(engine.sync_engine, "savepoint")
-    def _on_savepoint(connection: sa.Connection, name: str) -> None:
+    def _on_savepoint(connection: sa.Connection, _name: str | None) -> None:
         info = connection.info
         lengths = {key: len(info.get(key, ())) for key in info.get(_LISTS, ())}
-        info.setdefault(_SAVEPOINT_MARKS, []).append((name, lengths))
+        info.setdefault(_SAVEPOINT_MARKS, []).append(lengths)
 
     @sa.event.listens_for(engine.sync_engine, "rollback_savepoint")
-    def _on_rollback(connection: sa.Connection, name: str, _context: Any) -> None:
-        lengths = _pop_mark(connection.info, name)
+    def _on_rollback(connection: sa.Connection, _name: str, _context: Any) -> None:
+        lengths = _pop_mark(connection.info)
         for key in connection.info.get(_LISTS, ()):
             # A list first used inside the savepoint had nothing before it.
             del connection.info[key][lengths.get(key, 0) :]
 
     @sa.event.listens_for(engine.sync_engine, "release_savepoint")
-    def _on_release(connection: sa.Connection, name: str, _context: Any) -> None:
-        _pop_mark(connection.info, name)
+    def _on_release(connection: sa.Connection, _name: str, _context: Any) -> None:
+        _pop_mark(connection.info)
 
 
-def _pop_mark(info: dict[Any, Any], name: str) -> dict[str, int]:
+def _pop_mark(info: dict[Any, Any]) -> dict[str, int]:
+    # Savepoints nest: the one that ends is the newest. (Its name is not known yet when the
+    # `savepoint` event fires, so marks are not matched by name.)
     marks = info.get(_SAVEPOINT_MARKS, [])
-    while marks:
-        mark_name, lengths = marks.pop()
-        if mark_name == name:
-            return dict(lengths)
-    return {}
+    return dict(marks.pop()) if marks else {}
 
 
 async def run_before_commit(connection: AsyncConnection) -> None:

@@ -17,7 +17,7 @@ metadata = sa.MetaData(
 )
 
 # Where earlier releases kept the generated master secret in plain text. Nothing is written
-# here any more; services/keys.py moves a secret found here into the key file and deletes it.
+# here any more; auth/keys.py moves a secret found here into the key file and deletes it.
 server_secrets = sa.Table(
     "server_secrets",
     metadata,

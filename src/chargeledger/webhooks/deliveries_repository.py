@@ -12,8 +12,9 @@ Locks are taken in one order everywhere, subscription row before delivery rows, 
 disabling a subscription and the API changing one cannot deadlock. The claim waits on no lock.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.domain.instants import format_instant
 from chargeledger.events.recording import record_event
+from chargeledger.events.types import WEBHOOK_DISABLED
 from chargeledger.storage.tables import (
     events,
     webhook_attempts,
@@ -34,7 +36,7 @@ PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
 CANCELLED = "cancelled"
-DISABLED_EVENT_TYPE = "webhook.disabled"
+DISABLED_EVENT_TYPE = WEBHOOK_DISABLED
 
 _d = webhook_deliveries
 _s = webhook_subscriptions
@@ -98,7 +100,13 @@ async def claim_due(
     rows = (
         await connection.execute(
             sa.select(
-                _d.c.id, _d.c.subscription_id, _d.c.tenant_id, _d.c.event_id, _d.c.event_sequence
+                _d.c.id,
+                _d.c.subscription_id,
+                _d.c.tenant_id,
+                _d.c.event_id,
+                _d.c.event_sequence,
+                _d.c.attempts,
+                _d.c.lease_until_ms,
             )
             .where(*_claimable(now_ms))
             .order_by(_d.c.next_attempt_ms, _d.c.event_sequence)
@@ -143,6 +151,7 @@ async def claim_due(
         .where(_d.c.id.in_([row.id for row in claimed]))
         .values(lease_until_ms=lease_until_ms)
     )
+    await _record_abandoned(connection, [row for row in claimed if row.lease_until_ms is not None])
     payloads = {
         (row.tenant_id, row.sequence): row.payload_json
         for row in await connection.execute(
@@ -172,6 +181,40 @@ async def claim_due(
             )
         )
     return result
+
+
+ABANDONED = (
+    "outcome unknown: the process sending it stopped before recording the answer (its lease "
+    "ran out), so it may have arrived; sent again"
+)
+
+
+async def _record_abandoned(connection: AsyncConnection, rows: Sequence[Any]) -> None:
+    """A delivery taken over after its lease ran out was being sent by a process that died
+    (or hung): that try is an attempt on record, with its outcome unknown, so the log explains
+    the duplicate a receiver may see."""
+    if not rows:
+        return
+    await connection.execute(
+        sa.insert(webhook_attempts),
+        [
+            {
+                "delivery_id": row.id,
+                "attempt": row.attempts + 1,
+                "started_ms": row.lease_until_ms,  # when it was given up on, at the latest
+                "duration_ms": 0,
+                "response_status": None,
+                "error": ABANDONED,
+            }
+            for row in rows
+        ],
+    )
+    await connection.execute(
+        sa.update(_d)
+        .where(_d.c.id == sa.bindparam("b_id"))
+        .values(attempts=sa.bindparam("b_attempts")),
+        [{"b_id": row.id, "b_attempts": row.attempts + 1} for row in rows],
+    )
 
 
 async def record_attempt(

@@ -7,12 +7,12 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from chargeledger.api.context import Context, RequestContext
-from chargeledger.api.openapi_responses import READ, WRITE, problems
-from chargeledger.api.params import ContinuationToken, PageSize
-from chargeledger.api.path_alias import path_as_requested
-from chargeledger.api.routing import JsonBodyRoute
-from chargeledger.api.serialization import json_response, next_page_url
-from chargeledger.services.paging import DEFAULT_PAGE_SIZE, Page
+from chargeledger.kit.openapi_responses import READ, WRITE, problems
+from chargeledger.kit.paging import DEFAULT_PAGE_SIZE, Page
+from chargeledger.kit.params import ContinuationToken, PageSize
+from chargeledger.kit.path_alias import path_as_requested
+from chargeledger.kit.responses import json_response, next_page_url
+from chargeledger.kit.routing import JsonBodyRoute
 from chargeledger.webhooks import service
 from chargeledger.webhooks.schemas import (
     DEFAULT_EXPIRE_CURRENT_HOURS,

@@ -12,9 +12,9 @@ import orjson
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
-from chargeledger.api.schemas.common import LongText, PageOf, Strict
 from chargeledger.domain.instants import format_instant
 from chargeledger.events.types import EVENT_TYPES
+from chargeledger.kit.schemas import LongText, PageOf, Strict
 
 DeliveryStatus = Literal["pending", "delivered", "failed", "cancelled"]
 

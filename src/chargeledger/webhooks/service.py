@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chargeledger.domain.cursor import CursorKind
 from chargeledger.domain.signing_keys import TokenKeys
 from chargeledger.errors import ConflictError, NotFoundError
-from chargeledger.services.paging import NO_FRAME, Page, make_page, unframed_position
+from chargeledger.kit.paging import NO_FRAME, Page, make_page, unframed_position
 from chargeledger.webhooks import delivery_log
 from chargeledger.webhooks import subscriptions_repository as repository
 from chargeledger.webhooks.deliveries_repository import cancel_pending

@@ -1,1 +1,0 @@
-"""Pydantic models: request validation and the OpenAPI schema, with the seed's field names."""

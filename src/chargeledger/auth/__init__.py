@@ -1,0 +1,1 @@
+"""Authentication: tenants, API clients, access tokens, signing keys."""

@@ -1,0 +1,1 @@
+"""Entities (EVs and charge points): features, battery capacity."""

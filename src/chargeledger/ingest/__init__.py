@@ -1,1 +1,0 @@
-"""Ingestion adapters: turn what devices and other systems send into domain input."""

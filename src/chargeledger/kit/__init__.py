@@ -1,0 +1,1 @@
+"""Shared helpers of every feature: problem responses, paging, responses, parameters, schemas."""

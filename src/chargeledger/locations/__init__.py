@@ -1,0 +1,1 @@
+"""Locations, and the matching of sessions to them."""

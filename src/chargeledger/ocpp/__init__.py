@@ -1,0 +1,1 @@
+"""OCPP: stations, transactions, meter evidence, and the charge points' WebSocket connections."""

@@ -1,0 +1,1 @@
+"""Readings, and the sessions detected from them."""
