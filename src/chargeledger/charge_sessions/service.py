@@ -37,9 +37,9 @@ class RecordedSession:
     created: bool  # False when the external id was already known (a repeat or a correction)
 
 
-# A concurrent request storing or correcting the same external id makes the writer's
-# comparison stale; the whole comparison is made again this many times before giving up.
-_ATTEMPTS = 3
+# The first try inserts; a stored external id makes it read and compare, and a concurrent
+# request correcting the same session makes that comparison stale: tried again, this often.
+_ATTEMPTS = 4
 _NO_CALENDARS = CalendarBook(entity_versions=[])
 
 
@@ -110,10 +110,14 @@ async def record_external_session(
         else _NO_CALENDARS
     )
     derived = derive_session(record_content(record), geofences=geofences, book=book)
+    # Most posts are new sessions: the insert is tried first (it does nothing when the
+    # external id is stored), and only then is the stored session read, locked and compared.
+    stored = None
     for attempt in range(_ATTEMPTS):
-        stored = await sessions_repository.find_by_external_id(
-            connection, entity_id=entity_id, external_id=external_id, for_update=True
-        )
+        if attempt > 0:
+            stored = await sessions_repository.find_by_external_id(
+                connection, entity_id=entity_id, external_id=external_id, for_update=True
+            )
         try:
             written = await write_session(
                 connection,
