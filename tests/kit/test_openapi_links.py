@@ -46,3 +46,17 @@ def test_a_location_and_a_session_link_their_own_id_and_the_entity_of_the_path()
                 "entityId": "$request.path.entityId",
                 created: "$response.body#/id",
             }
+
+
+def test_a_webhook_links_the_operations_on_it_that_need_only_its_id() -> None:
+    """Its log and secret rotation, not a single delivery (that needs a delivery id)."""
+    linked = {
+        OPERATION_IDS[str(link["operationId"])][0]
+        for link in _links("/v1/webhooks").values()
+        if link["parameters"] == {"webhookId": "$response.body#/id"}
+    }
+    assert linked == {
+        "/v1/webhooks/{webhookId}",
+        "/v1/webhooks/{webhookId}/secret/rotate",
+        "/v1/webhooks/{webhookId}/deliveries",
+    }

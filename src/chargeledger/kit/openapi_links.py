@@ -13,6 +13,7 @@ _CREATIONS = (
     ("/v1/entities", "entityId"),
     ("/v1/entities/{entityId}/charge-sessions", "sessionId"),
     ("/v1/entities/{entityId}/locations", "locationId"),
+    ("/v1/webhooks", "webhookId"),
 )
 _PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 
