@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chargeledger.auth import service as auth
 from chargeledger.charge_sessions import repository as sessions_repository
 from chargeledger.charge_sessions.writer import (
+    Reason,
     SessionChangedError,
+    WrittenSession,
     remove_session,
     write_session,
 )
@@ -101,6 +103,29 @@ async def versions(connection: AsyncConnection, session_id: uuid.UUID) -> list[A
     return list(result)
 
 
+async def write(
+    connection: AsyncConnection,
+    owner: tuple[uuid.UUID, uuid.UUID],
+    *,
+    stored: Any,
+    derived: DerivedSession,
+    reason: Reason,
+    now_ms: int,
+    external_id: str,
+) -> WrittenSession:
+    tenant_id, entity_id = owner
+    return await write_session(
+        connection,
+        tenant_id=tenant_id,
+        entity_id=entity_id,
+        stored=stored,
+        derived=derived,
+        reason=reason,
+        now_ms=now_ms,
+        external_id=external_id,
+    )
+
+
 async def tenant_events(connection: AsyncConnection, tenant_id: uuid.UUID) -> list[Any]:
     result = await connection.execute(
         sa.select(events).where(events.c.tenant_id == tenant_id).order_by(events.c.sequence)
@@ -112,10 +137,9 @@ async def test_a_new_session_is_stored_with_its_first_version_and_a_created_even
     connection: AsyncConnection, owner: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
     tenant_id, entity_id = owner
-    written = await write_session(
+    written = await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=None,
         derived=derived(),
         reason="posted",
@@ -155,20 +179,18 @@ async def test_the_same_content_again_writes_nothing(
     connection: AsyncConnection, owner: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
     tenant_id, entity_id = owner
-    first = await write_session(
+    first = await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=None,
         derived=derived(),
         reason="posted",
         now_ms=NOW_MS,
         external_id="a",
     )
-    again = await write_session(
+    again = await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=await stored(connection, entity_id, "a"),
         derived=derived(),
         reason="posted",
@@ -186,20 +208,18 @@ async def test_a_change_is_a_new_version_keeping_id_and_created(
     connection: AsyncConnection, owner: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
     tenant_id, entity_id = owner
-    first = await write_session(
+    first = await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=None,
         derived=derived(),
         reason="posted",
         now_ms=NOW_MS,
         external_id="a",
     )
-    corrected = await write_session(
+    corrected = await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=await stored(connection, entity_id, "a"),
         derived=derived(12.5),
         reason="posted",
@@ -226,10 +246,9 @@ async def test_a_stale_comparison_is_refused_instead_of_overwriting(
     """Two writers read version 1; the first writes version 2; the second, still holding
     version 1, must not write over it (its comparison no longer holds)."""
     tenant_id, entity_id = owner
-    await write_session(
+    await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=None,
         derived=derived(),
         reason="posted",
@@ -237,10 +256,9 @@ async def test_a_stale_comparison_is_refused_instead_of_overwriting(
         external_id="a",
     )
     read_by_both = await stored(connection, entity_id, "a")
-    await write_session(
+    await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=read_by_both,
         derived=derived(12.0),
         reason="posted",
@@ -248,10 +266,9 @@ async def test_a_stale_comparison_is_refused_instead_of_overwriting(
         external_id="a",
     )
     with pytest.raises(SessionChangedError):
-        await write_session(
+        await write(
             connection,
-            tenant_id=tenant_id,
-            entity_id=entity_id,
+            owner,
             stored=read_by_both,
             derived=derived(13.0),
             reason="posted",
@@ -274,10 +291,9 @@ async def test_a_removed_session_keeps_its_history_and_names_what_replaced_it(
     connection: AsyncConnection, owner: tuple[uuid.UUID, uuid.UUID]
 ) -> None:
     tenant_id, entity_id = owner
-    gone = await write_session(
+    gone = await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=None,
         derived=derived(),
         reason="detected",
@@ -311,10 +327,9 @@ async def test_a_write_in_a_savepoint_that_rolls_back_leaves_no_event(
     """An import stores each row in a savepoint: a row that fails after the writer ran must
     not leave an event behind for a session that was never stored."""
     tenant_id, entity_id = owner
-    kept = await write_session(
+    kept = await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=None,
         derived=derived(),
         reason="imported",
@@ -322,10 +337,9 @@ async def test_a_write_in_a_savepoint_that_rolls_back_leaves_no_event(
         external_id="kept",
     )
     savepoint = await connection.begin_nested()
-    await write_session(
+    await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=None,
         derived=derived(5.0, start_ms=START_MS + 5 * HOUR_MS),
         reason="imported",
@@ -343,10 +357,9 @@ async def test_events_of_one_transaction_get_consecutive_sequences_after_the_las
 ) -> None:
     tenant_id, entity_id = owner
     for index in range(3):
-        await write_session(
+        await write(
             connection,
-            tenant_id=tenant_id,
-            entity_id=entity_id,
+            owner,
             stored=None,
             derived=derived(start_ms=START_MS + index * 3 * HOUR_MS),
             reason="posted",
@@ -354,10 +367,9 @@ async def test_events_of_one_transaction_get_consecutive_sequences_after_the_las
             external_id=f"s{index}",
         )
     await run_before_commit(connection)
-    await write_session(
+    await write(
         connection,
-        tenant_id=tenant_id,
-        entity_id=entity_id,
+        owner,
         stored=await stored(connection, entity_id, "s0"),
         derived=derived(9.0),
         reason="posted",

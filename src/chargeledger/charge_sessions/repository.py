@@ -16,28 +16,6 @@ from chargeledger.storage.tables import (
     entities,
 )
 
-# The columns a client supplies (or a detector computes); a correction replaces exactly these.
-RECORD_COLUMNS: tuple[str, ...] = (
-    "start_ms",
-    "end_ms",
-    "energy_kwh",
-    "t1_kwh",
-    "t2_kwh",
-    "t3_kwh",
-    "t4_kwh",
-    "average_power_kw",
-    "soc_start_pct",
-    "soc_end_pct",
-    "range_start_km",
-    "range_end_km",
-    "latitude",
-    "longitude",
-    "position_uncertainty_m",
-    "address",
-    "tiers_given",
-)
-
-
 # Built once: every posted session looks its external id up.
 _BY_EXTERNAL_ID = sa.select(charge_sessions).where(
     charge_sessions.c.entity_id == sa.bindparam("entity_id"),

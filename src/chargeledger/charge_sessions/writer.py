@@ -54,36 +54,6 @@ SESSION_EVENT_TYPES: dict[Change, str] = {
     "removed": CHARGE_SESSION_REMOVED,
 }
 
-# The columns a session's content and derivation determine: equal in all of them, a session
-# is unchanged (identity, created and updated instants and the version are not content).
-CONTENT_COLUMNS: tuple[str, ...] = (
-    "start_ms",
-    "end_ms",
-    "energy_kwh",
-    "t1_kwh",
-    "t2_kwh",
-    "t3_kwh",
-    "t4_kwh",
-    "average_power_kw",
-    "soc_start_pct",
-    "soc_end_pct",
-    "range_start_km",
-    "range_end_km",
-    "latitude",
-    "longitude",
-    "position_uncertainty_m",
-    "address",
-    "location_matches_json",
-    "matched_address",
-    "source",
-    "method",
-    "energy_method",
-    "energy_uncertainty_kwh",
-    "id_tag",
-    "meter_evidence",
-    "tiers_given",
-)
-
 
 class SessionChangedError(ConflictError):
     """The session changed between being read and being written (a concurrent writer)."""
@@ -99,7 +69,9 @@ class WrittenSession:
 
 
 def is_unchanged(stored: sa.Row[Any], derived: DerivedSession) -> bool:
-    return all(getattr(stored, column) == derived.columns[column] for column in CONTENT_COLUMNS)
+    """Equal in every column the content and its derivation determine (identity, instants
+    and the version are not content)."""
+    return all(getattr(stored, column) == value for column, value in derived.columns.items())
 
 
 async def write_session(
