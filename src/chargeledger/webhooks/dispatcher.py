@@ -51,6 +51,8 @@ LISTEN_RETRY_S = 2.0
 # How long stopping waits for deliveries in flight to be recorded before abandoning them (a
 # delivery abandoned is sent again when its lease runs out).
 STOP_GRACE_S = 5.0
+# How long stopping waits for a cancelled part to end before leaving it behind.
+STOP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,17 +118,23 @@ class Dispatcher:
         self._task = asyncio.create_task(self._run(), name="webhook-dispatcher")
 
     async def stop(self) -> None:
+        """Stops within a bounded time whatever a connection does: a part that does not end
+        when cancelled is logged with where it waits and left behind, so a process (or a test)
+        shutting down never hangs on its dispatcher. What it held is not lost: a delivery's
+        lease runs out and another try follows."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await _settle({self._task}, "the dispatcher loop")
             self._task = None
         if self._in_flight:
             _, still_running = await asyncio.wait(self._in_flight, timeout=STOP_GRACE_S)
             for task in still_running:
                 task.cancel()
-            await asyncio.gather(*still_running, return_exceptions=True)
-        await self._sender.close()
+            await _settle(still_running, "deliveries in flight")
+        try:
+            await asyncio.wait_for(self._sender.close(), timeout=STOP_TIMEOUT_S)
+        except TimeoutError:
+            logger.error("closing the webhook sender's connections did not end; left behind")
         self._release_lock()
 
     async def _run(self) -> None:
@@ -311,3 +319,23 @@ def _fields(delivery: ClaimedDelivery) -> dict[str, str]:
         "subscription_id": str(delivery.subscription_id),
         "event_id": str(delivery.event_id),
     }
+
+
+async def _settle(tasks: set[asyncio.Task[None]], what: str) -> None:
+    """Waits for cancelled tasks to end, at most STOP_TIMEOUT_S; logs the stack of any that
+    does not (a cancellation swallowed somewhere below us) instead of waiting for ever."""
+    if not tasks:
+        return
+    _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+    for task in stuck:
+        frames = "".join(
+            f"\n  {frame.f_code.co_filename}:{frame.f_lineno}" for frame in task.get_stack()
+        )
+        logger.error(
+            "stopping the webhook dispatcher: %s did not end; left behind at%s", what, frames
+        )
+    for task in tasks - stuck:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "stopping the webhook dispatcher: %s failed", what, exc_info=task.exception()
+            )
