@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     webhook_retry_scale: float = Field(default=1, gt=0, le=1)
     # A subscription whose every attempt has failed for longer than this is disabled.
     webhook_disable_after_hours: float = Field(default=5 * 24, gt=0)
+    # Statement runs (statements/runs_worker.py): every serving process runs a worker that
+    # carries out POST /v1/statement-runs unless this is off (then other processes must).
+    statement_runs_worker: bool = True
 
     @field_validator("webhook_allowed_networks")
     @classmethod

@@ -6,6 +6,7 @@ import re
 import subprocess
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -166,3 +167,46 @@ def test_running_the_demo_again_keeps_its_tenant_and_sessions(demo: tuple[str, s
     assert tenant
     assert tenant.group(1) in first_stdout
     assert _session_ids(database_url, second_stdout) == before
+
+
+def test_the_demo_has_drivers_and_a_finalised_statement_to_open(demo: tuple[str, str]) -> None:
+    """The printed statement is listed and opens: An Peeters's last full month, finalised, its
+    day price capped by the regional maximum, the charges both the Tesla and the wallbox saw
+    counted once (from the wallbox's meter), the total the sum of the lines."""
+    database_url, stdout = demo
+    printed = re.search(r"Statement (\d{4}-\d{6}), An Peeters's", stdout)
+    statement_id = re.search(r"/v1/statements/([0-9a-f-]{36})/export\?format=pdf", stdout)
+    assert printed, stdout
+    assert statement_id, stdout
+    client_id, client_secret = _credentials(stdout)
+    with running_server(database_url) as base_url, httpx.Client(base_url=base_url) as http:
+        token = http.post(
+            "/v1/authentication", json={"clientId": client_id, "clientSecret": client_secret}
+        ).json()["access_token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        drivers = http.get("/v1/drivers").json()["data"]
+        assert sorted(driver["name"] for driver in drivers) == [
+            "An Peeters",
+            "Bram Claes",
+            "Chloé Dubois",
+        ]
+        listed = http.get("/v1/statements").json()["data"]
+        assert [(s["id"], s["number"]) for s in listed] == [
+            (statement_id.group(1), printed.group(1))
+        ]
+        statement = http.get(f"/v1/statements/{statement_id.group(1)}").json()
+        assert statement["status"] == "finalised"
+        assert statement["driver"]["name"] == "An Peeters"
+        assert statement["problems"] == []
+        lines = statement["lines"]
+        assert lines, "a month of home charging"
+        assert sum(Decimal(line["amount"]) for line in lines) == Decimal(
+            statement["totals"]["amount"]
+        )
+        assert all("t1" in line["rate"]["capped"] for line in lines)  # 0.3150 > the cap
+        assert all(Decimal(line["prices"]["t2"]) == Decimal("0.221") for line in lines)
+        assert {line["evidence"]["kind"] for line in lines} == {"chargerMeter"}
+        assert any(line["evidence"]["alsoSeenBy"] for line in lines)  # the Tesla, named
+        pdf = http.get(f"/v1/statements/{statement_id.group(1)}/export", params={"format": "pdf"})
+        assert pdf.status_code == 200
+        assert pdf.headers["content-type"] == "application/pdf"

@@ -82,6 +82,18 @@ List the first EV's sessions of the last 30 days:
 API docs: {base}/docs
 """
     )
+    paid = fleet.reimbursement
+    if paid is not None and paid.statement_id is not None:
+        typer.echo(
+            f"""Reimbursement: {", ".join(paid.drivers)} drive the cars, on "Employee contract"
+(day/night) capped by "CREG maximum Flanders". Statement {paid.statement_number}, An Peeters's
+home charging of {paid.period.start:%B %Y}, is finalised: EUR {paid.total_amount}.
+
+  curl -s -H "Authorization: Bearer $TOKEN" "{base}/v1/statements"
+  curl -s -H "Authorization: Bearer $TOKEN" -o statement.pdf \\
+    "{base}/v1/statements/{paid.statement_id}/export?format=pdf"
+"""
+        )
     charger = fleet.simulated_charger
     if serve and charger is not None:
         typer.echo(

@@ -20,6 +20,7 @@ from chargeledger.cli.common import (
 )
 from chargeledger.cli.keys import key_source_or_exit, keys_app
 from chargeledger.cli.serving import serve_api
+from chargeledger.cli.statements import statements_app
 from chargeledger.logs import configure_logging
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ client_app = typer.Typer(
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(client_app, name="client")
 app.add_typer(keys_app, name="keys")
+app.add_typer(statements_app, name="statements")
 
 
 def _now_ms() -> int:

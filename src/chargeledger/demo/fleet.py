@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chargeledger.auth import repository as tenants_repository
 from chargeledger.auth import service as auth
+from chargeledger.demo.reimbursement import DemoReimbursement, seed_reimbursement
 from chargeledger.domain.session_detection import DetectorConfig
 from chargeledger.domain.tariffs import BELGIAN_DAY_NIGHT
 from chargeledger.entities import repository as entities_repository
@@ -92,6 +93,7 @@ class DemoFleet:
     session_count: int = 0
     last_30_days_start: str = ""
     simulated_charger: DemoEntity | None = None
+    reimbursement: DemoReimbursement | None = None
 
 
 DEMO_ENTITIES = (
@@ -445,4 +447,11 @@ async def build_demo_fleet(
                     config=detector_config,
                 )
             fleet.session_count += 1
+    fleet.reimbursement = await seed_reimbursement(
+        database,
+        tenant_id=fleet.tenant_id,
+        entities={key: entity.id for key, entity in fleet.entities.items() if entity.id},
+        since=SIMULATION_START,
+        now_ms=now_ms,
+    )
     return fleet

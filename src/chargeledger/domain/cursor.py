@@ -41,6 +41,10 @@ class CursorKind(IntEnum):
     CHARGE_SESSION_VERSIONS = 7  # scope: session; after: version; after_id: its entity
     WEBHOOKS = 8  # scope: tenant; after: created, id
     WEBHOOK_DELIVERIES = 9  # scope: subscription (and status filter); before: created, id
+    DRIVERS = 10  # scope: tenant; after: created, id
+    RATE_PLANS = 11  # scope: tenant; after: created, id
+    STATEMENTS = 12  # scope: tenant (and filters); after: period start (day number), driver id
+    STATEMENT_RUNS = 13  # scope: tenant; after: created, id
 
 
 @dataclass(frozen=True, slots=True)

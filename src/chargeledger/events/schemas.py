@@ -32,6 +32,35 @@ class ChargeSessionEventData(BaseModel):
     )
 
 
+class StatementPeriod(BaseModel):
+    start: str = Field(description="First day (local date)", json_schema_extra={"format": "date"})
+    end: str = Field(
+        description="First day no longer included", json_schema_extra={"format": "date"}
+    )
+
+
+class StatementFinalisedEventData(BaseModel):
+    """What a statement.finalised event says: which statement, for whom, how much, and the
+    hash of its content (GET /v1/statements/{statementId} serves the content)."""
+
+    statementId: UUID  # noqa: N815
+    number: str
+    driverId: UUID  # noqa: N815
+    period: StatementPeriod
+    currency: str
+    totalAmount: str = Field(description="A decimal, as text")  # noqa: N815
+    contentSha256: str  # noqa: N815
+
+
+class WebhookDisabledEventData(BaseModel):
+    """What a webhook.disabled event says: which subscription was switched off, and why."""
+
+    subscriptionId: UUID  # noqa: N815
+    url: str
+    failingSince: str = Field(json_schema_extra={"format": "date-time"})  # noqa: N815
+    reason: str
+
+
 class Event(BaseModel):
     """An event as stored and as a webhook delivers it, plus its place in the feed."""
 
@@ -44,7 +73,11 @@ class Event(BaseModel):
     timestamp: str = Field(
         description="When it happened", json_schema_extra={"format": "date-time"}
     )
-    data: ChargeSessionEventData = Field(description="For charge-session.* events")
+    data: ChargeSessionEventData | StatementFinalisedEventData | WebhookDisabledEventData = Field(
+        description="By type: charge-session.* events carry the session's version and record, "
+        "statement.finalised the statement's number, total and hash, webhook.disabled the "
+        "subscription and why"
+    )
 
 
 class EventLinks(BaseModel):

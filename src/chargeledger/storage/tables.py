@@ -412,3 +412,180 @@ webhook_attempts = sa.Table(
     sa.Column("response_status", sa.Integer, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
 )
+
+# Reimbursement (issue 12). Money and prices are decimal text ("0.2845"), never floats: the
+# same digits on SQLite and PostgreSQL, and exactly what was entered. Dates are ISO text
+# ("2026-10-01"), local dates of the tenant's reimbursement time zone; a `valid_to` or
+# `period_end` is the first day no longer included (null: open).
+
+# An employee who is reimbursed. Deleting one is refused once a statement names them.
+drivers = sa.Table(
+    "drivers",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("employee_number", sa.Text, nullable=False),
+    # Where the regional maximum comes from (e.g. BE-VLG, BE-WAL, BE-BRU).
+    sa.Column("region", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("tenant_id", "employee_number"),
+    sa.Index(None, "tenant_id", "created_ms", "id"),
+)
+
+# What is the driver's, from when to when: a car (kind "car", an EV entity), a home charge
+# point (kind "homeChargePoint", a ChargePoint entity) or an RFID tag (kind "idTag"). Kept
+# when they end (valid_to set), so a statement of any month can be computed again.
+driver_assignments = sa.Table(
+    "driver_assignments",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("driver_id", sa.Uuid, sa.ForeignKey("drivers.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("entity_id", sa.Uuid, sa.ForeignKey("entities.id"), nullable=True),
+    sa.Column("id_tag", sa.Text, nullable=True),
+    sa.Column("valid_from", sa.String(10), nullable=False),
+    sa.Column("valid_to", sa.String(10), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "tenant_id", "driver_id", "valid_from"),
+    sa.Index(None, "tenant_id", "entity_id"),
+    sa.Index(None, "tenant_id", "id_tag"),
+)
+
+# A price list: per period, a price per kWh for each register. A plan may be capped by
+# another (an employee's contract by the regional maximum): per register, the lower applies.
+rate_plans = sa.Table(
+    "rate_plans",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("cap_plan_id", sa.Uuid, sa.ForeignKey("rate_plans.id"), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "tenant_id", "created_ms", "id"),  # The CSV import finds plans by name.
+    sa.Index(None, "tenant_id", "name"),
+)
+
+rate_plan_periods = sa.Table(
+    "rate_plan_periods",
+    metadata,
+    sa.Column("plan_id", sa.Uuid, sa.ForeignKey("rate_plans.id"), primary_key=True),
+    sa.Column("valid_from", sa.String(10), primary_key=True),
+    sa.Column("valid_to", sa.String(10), nullable=True),
+    sa.Column("t1_price", sa.Text, nullable=False),
+    sa.Column("t2_price", sa.Text, nullable=False),
+    sa.Column("t3_price", sa.Text, nullable=False),
+    sa.Column("t4_price", sa.Text, nullable=False),
+)
+
+# Which plan prices a driver's charging, from when to when.
+driver_rate_plans = sa.Table(
+    "driver_rate_plans",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("driver_id", sa.Uuid, sa.ForeignKey("drivers.id"), nullable=False),
+    sa.Column("plan_id", sa.Uuid, sa.ForeignKey("rate_plans.id"), nullable=False),
+    sa.Column("valid_from", sa.String(10), nullable=False),
+    sa.Column("valid_to", sa.String(10), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "tenant_id", "driver_id", "valid_from"),
+)
+
+# What counts, per tenant (a tenant without a row has the defaults of domain/reimbursement).
+reimbursement_policies = sa.Table(
+    "reimbursement_policies",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), primary_key=True),
+    sa.Column("time_zone", sa.Text, nullable=False),
+    # Of a statement no rate plan gives a currency to (a driver without plan or sessions).
+    sa.Column("currency", sa.String(3), nullable=False, server_default="EUR"),
+    sa.Column("home_location_label", sa.Text, nullable=False),
+    sa.Column("minimum_accuracy", sa.Text, nullable=False),
+    sa.Column("count_car_at_home", sa.Boolean, nullable=False),
+    sa.Column("count_home_charge_point", sa.Boolean, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+# A finalised statement: immutable. content_json is the statement exactly as finalised
+# (canonical JSON), content_sha256 its hash; nothing ever updates a row of this table.
+statements = sa.Table(
+    "statements",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("driver_id", sa.Uuid, sa.ForeignKey("drivers.id"), nullable=False),
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("period_start", sa.String(10), nullable=False),
+    sa.Column("period_end", sa.String(10), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("total_amount", sa.Text, nullable=False),
+    sa.Column("finalised_ms", sa.BigInteger, nullable=False),
+    sa.Column("content_json", sa.Text, nullable=False),
+    sa.Column("content_sha256", sa.String(64), nullable=False),
+    sa.UniqueConstraint("tenant_id", "number"),
+    sa.Index(None, "tenant_id", "driver_id", "period_start"),
+    sa.Index(None, "tenant_id", "period_start", "driver_id"),
+)
+
+# The lines of finalised statements, one row each, for what later statements need to know:
+# what was paid for a session so far (its lines and adjustments), so that a change after
+# finalising becomes an adjustment of the difference.
+statement_lines = sa.Table(
+    "statement_lines",
+    metadata,
+    sa.Column("statement_id", sa.Uuid, sa.ForeignKey("statements.id"), primary_key=True),
+    sa.Column("line_number", sa.Integer, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, nullable=False),
+    sa.Column("driver_id", sa.Uuid, nullable=False),
+    # session or adjustment
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("entity_id", sa.Uuid, nullable=False),
+    sa.Column("session_id", sa.Uuid, nullable=False),
+    sa.Column("session_version", sa.Integer, nullable=True),
+    sa.Column("session_start_ms", sa.BigInteger, nullable=False),
+    sa.Column("t1_kwh", sa.Text, nullable=False),
+    sa.Column("t2_kwh", sa.Text, nullable=False),
+    sa.Column("t3_kwh", sa.Text, nullable=False),
+    sa.Column("t4_kwh", sa.Text, nullable=False),
+    sa.Column("amount", sa.Text, nullable=False),
+    sa.Index(None, "tenant_id", "driver_id", "session_id"),
+)
+
+# Hands out statement numbers per tenant; its row is locked while a statement is finalised,
+# so one tenant's finalisations (and the overlap check) happen one at a time.
+statement_counters = sa.Table(
+    "statement_counters",
+    metadata,
+    sa.Column("tenant_id", sa.Uuid, primary_key=True),
+    sa.Column("last_number", sa.BigInteger, nullable=False),
+)
+
+# Runs of statements for every driver of a tenant and period, with their exports.
+statement_runs = sa.Table(
+    "statement_runs",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant_id", sa.Uuid, sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("period_start", sa.String(10), nullable=False),
+    sa.Column("period_end", sa.String(10), nullable=False),
+    sa.Column("finalise", sa.Boolean, nullable=False),
+    # pending, running, succeeded, failed. A serving process claims a pending (or abandoned:
+    # lease run out) run with FOR UPDATE SKIP LOCKED and a lease it renews while working.
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("lease_until_ms", sa.BigInteger, nullable=True),
+    sa.Column("driver_count", sa.Integer, nullable=False),
+    sa.Column("drivers_done", sa.Integer, nullable=False),
+    sa.Column("total_amount", sa.Text, nullable=True),
+    # Drivers whose statement could not be made or finalised: [{"driverId", "problem"}].
+    sa.Column("problems_json", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("finished_ms", sa.BigInteger, nullable=True),
+    sa.Index(None, "tenant_id", "created_ms", "id"),
+)
