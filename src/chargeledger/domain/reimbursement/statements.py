@@ -30,7 +30,7 @@ from chargeledger.domain.reimbursement.counting import (
     local_date,
 )
 from chargeledger.domain.reimbursement.evidence import Evidence
-from chargeledger.domain.reimbursement.money import ZERO, plain, round_amount
+from chargeledger.domain.reimbursement.money import KWH_QUANTUM, ZERO, plain, round_amount
 from chargeledger.domain.reimbursement.rates import AppliedRates, NoRate, RatePlan, rates_on
 from chargeledger.domain.reimbursement.registers import REGISTERS, Registers
 
@@ -138,7 +138,8 @@ class Statement:
 
     @property
     def energy_totals(self) -> Registers:
-        total = Registers()
+        # From 0.000, so that a statement with no lines shows its kWh as every other does.
+        total = Registers(*[KWH_QUANTUM * 0] * 4)
         for line in self.lines:
             total = total + line.energy_kwh
         return total
